@@ -1,0 +1,43 @@
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use echo_app::flags::{self, Command};
+
+fn main() -> ExitCode {
+    let mut argv = std::env::args_os();
+    let program = argv
+        .next()
+        .map(|p| {
+            p.to_string_lossy()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .unwrap_or_else(|| "echo-app".to_owned());
+    let args: Vec<OsString> = argv.collect();
+    let parsed = flags::parse(
+        &args,
+        std::env::var_os("ECHO_TEXT"),
+        std::env::var_os("APP_VERSION"),
+    );
+    let code = match parsed {
+        Ok(Command::Serve(cfg)) => echo_app::run(cfg),
+        Ok(Command::PrintHelp) => {
+            eprint!("{}", flags::usage(&program));
+            0
+        }
+        Ok(Command::PrintVersion) => {
+            println!("{}", echo_app::version_text());
+            0
+        }
+        Err(e) => {
+            eprintln!("{}", e.message);
+            if e.with_usage {
+                eprint!("{}", flags::usage(&program));
+            }
+            e.exit_code
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

@@ -1,0 +1,547 @@
+//! The HTTP server: responses prepared once at start, one hyper HTTP/1 connection per task,
+//! a bound on connections, and a drain that finishes every request already read.
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::Service;
+use hyper::{Request, Response, StatusCode, Version};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::Semaphore;
+
+use crate::access_log::{AccessLog, Entry};
+use crate::flags::{Config, Mode};
+use crate::metrics::Metrics;
+use crate::routes::{Route, allows_body, playground_body, route};
+use crate::sniff::detect_content_type;
+
+static X_APP_NAME: HeaderName = HeaderName::from_static("x-app-name");
+static X_APP_VERSION: HeaderName = HeaderName::from_static("x-app-version");
+
+const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const METRICS_TYPE: HeaderValue =
+    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+
+/// Everything a request needs, built once.
+pub struct App {
+    mode: Mode,
+    /// http-echo: the text plus "\n", its sniffed type and the configured status.
+    echo_body: Bytes,
+    echo_type: HeaderValue,
+    echo_status: StatusCode,
+    /// playground: the JSON answer of `GET /`.
+    root_body: Bytes,
+    app_name: HeaderValue,
+    app_version: HeaderValue,
+    ready: AtomicBool,
+    /// Set once a shutdown signal arrives: responses then ask clients to close the connection.
+    draining: AtomicBool,
+    pub metrics: Metrics,
+    access_log: Option<AccessLog>,
+}
+
+impl App {
+    pub fn new(mode: Mode, access_log: Option<AccessLog>) -> Result<Self, prometheus::Error> {
+        let (echo_text, echo_status, app_name, app_version) = match &mode {
+            Mode::HttpEcho { text, status } => (
+                text.clone(),
+                *status,
+                "http-echo",
+                env!("CARGO_PKG_VERSION").to_owned(),
+            ),
+            Mode::Playground { version } => (String::new(), 200, "playground", version.clone()),
+        };
+        let echo_body = Bytes::from(format!("{echo_text}\n"));
+        let root_body = match &mode {
+            Mode::Playground { version } => Bytes::from(playground_body(version)),
+            Mode::HttpEcho { .. } => Bytes::new(),
+        };
+        let (mode_label, version_label) = match &mode {
+            Mode::HttpEcho { .. } => ("http-echo", env!("CARGO_PKG_VERSION")),
+            Mode::Playground { version } => ("playground", version.as_str()),
+        };
+        let metrics = Metrics::new(mode_label, version_label, echo_status)?;
+        Ok(Self {
+            echo_type: HeaderValue::from_static(detect_content_type(&echo_body)),
+            // The status was range-checked by the flag parser.
+            echo_status: StatusCode::from_u16(echo_status).unwrap_or(StatusCode::OK),
+            echo_body,
+            root_body,
+            app_name: HeaderValue::from_static(app_name),
+            app_version: HeaderValue::from_str(&app_version)
+                .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
+            ready: AtomicBool::new(true),
+            draining: AtomicBool::new(false),
+            metrics,
+            access_log,
+            mode,
+        })
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// The first step of a shutdown: readiness fails and connections are asked to close.
+    pub fn begin_drain(&self) {
+        self.ready.store(false, Ordering::Relaxed);
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Status, content type and body of a route's answer.
+    fn answer(&self, route: Route) -> (StatusCode, HeaderValue, Bytes) {
+        match route {
+            Route::Echo => (
+                self.echo_status,
+                self.echo_type.clone(),
+                self.echo_body.clone(),
+            ),
+            // Go sniffs this body as text, so http-echo sends it as text/plain too.
+            Route::Health => (
+                StatusCode::OK,
+                TEXT_PLAIN,
+                Bytes::from_static(b"{\"status\":\"ok\"}\n"),
+            ),
+            Route::Healthz => (StatusCode::OK, TEXT_PLAIN, Bytes::from_static(b"ok\n")),
+            Route::Readyz if self.is_ready() => {
+                (StatusCode::OK, TEXT_PLAIN, Bytes::from_static(b"ok\n"))
+            }
+            Route::Readyz => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                TEXT_PLAIN,
+                Bytes::from_static(b"shutting down\n"),
+            ),
+            Route::Metrics => {
+                let dropped = self.access_log.as_ref().map_or(0, AccessLog::dropped);
+                (
+                    StatusCode::OK,
+                    METRICS_TYPE,
+                    Bytes::from(self.metrics.render(dropped)),
+                )
+            }
+            Route::Root => (StatusCode::OK, JSON, self.root_body.clone()),
+            Route::NotFound => (
+                StatusCode::NOT_FOUND,
+                JSON,
+                Bytes::from_static(b"{\"status\":\"error\", \"message\": \"not found\"}"),
+            ),
+            Route::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                JSON,
+                Bytes::from_static(b"{\"status\":\"error\", \"message\": \"method not allowed\"}"),
+            ),
+        }
+    }
+
+    /// Answers one request. `remote` is the peer, for the access log.
+    pub fn handle<B>(
+        self: &Arc<Self>,
+        req: &Request<B>,
+        remote: SocketAddr,
+    ) -> Response<MeteredBody> {
+        let start = Instant::now();
+        self.metrics.in_flight.inc();
+        let route = route(&self.mode, req.method(), req.uri().path());
+        let (status, content_type, body) = self.answer(route);
+        let body_allowed = allows_body(status.as_u16());
+        if route.is_logged()
+            && let Some(log) = &self.access_log
+        {
+            log.record(
+                &Entry {
+                    host: host_of(req),
+                    remote,
+                    method: req.method().as_str(),
+                    path: req.uri().path(),
+                    proto: proto_name(req.version()),
+                    status: status.as_u16(),
+                    // http-echo logs the size of what its handler wrote, sent or not.
+                    length: body.len(),
+                    user_agent: req
+                        .headers()
+                        .get(header::USER_AGENT)
+                        .map_or(b"", |v| v.as_bytes()),
+                    duration: start.elapsed(),
+                },
+                SystemTime::now(),
+            );
+        }
+        let body = if body_allowed { body } else { Bytes::new() };
+        let mut response = Response::new(MeteredBody {
+            inner: Full::new(body),
+            record: Some(Record {
+                app: self.clone(),
+                route,
+                status: status.as_u16(),
+                start,
+            }),
+        });
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        if body_allowed {
+            headers.insert(header::CONTENT_TYPE, content_type);
+        }
+        headers.insert(X_APP_NAME.clone(), self.app_name.clone());
+        headers.insert(X_APP_VERSION.clone(), self.app_version.clone());
+        if self.draining.load(Ordering::Relaxed) {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+fn host_of<B>(req: &Request<B>) -> &[u8] {
+    match req.headers().get(header::HOST) {
+        Some(h) => h.as_bytes(),
+        None => req.uri().authority().map_or(b"", |a| a.as_str().as_bytes()),
+    }
+}
+
+fn proto_name(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// Counts a request in the metrics when hyper is done with its body, so the latency covers
+/// the hand-off to the connection and the in-flight gauge means something.
+struct Record {
+    app: Arc<App>,
+    route: Route,
+    status: u16,
+    start: Instant,
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        let metrics = &self.app.metrics;
+        metrics.in_flight.dec();
+        metrics.observe(self.route, self.status, self.start.elapsed().as_secs_f64());
+    }
+}
+
+pub struct MeteredBody {
+    inner: Full<Bytes>,
+    record: Option<Record>,
+}
+
+impl Body for MeteredBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) {
+            self.record.take();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The hyper service of one connection.
+#[derive(Clone)]
+struct ConnService {
+    app: Arc<App>,
+    remote: SocketAddr,
+}
+
+impl Service<Request<Incoming>> for ConnService {
+    type Response = Response<MeteredBody>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        ready(Ok(self.app.handle(&req, self.remote)))
+    }
+}
+
+/// Server knobs that come from flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub shutdown_delay: Duration,
+    pub drain_timeout: Duration,
+}
+
+impl Limits {
+    pub fn from_config(cfg: &Config) -> Self {
+        Self {
+            max_connections: cfg.max_connections,
+            header_read_timeout: cfg.header_read_timeout,
+            shutdown_delay: cfg.shutdown_delay,
+            drain_timeout: cfg.drain_timeout,
+        }
+    }
+}
+
+/// How serving ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Drained {
+    /// Every connection finished within the drain timeout.
+    Clean,
+    /// The drain timeout passed with this many connections still open.
+    TimedOut(usize),
+}
+
+/// Serves until `shutdown` completes, then: readiness fails, connections are still accepted
+/// for `shutdown_delay` (so load balancers stop sending before the port closes), the listener
+/// closes, and in-flight requests get `drain_timeout` to finish.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> Drained {
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+
+    tokio::pin!(shutdown);
+    accept_until(&app, &listener, &http, &graceful, &permits, &mut shutdown).await;
+    app.begin_drain();
+    tracing::info!("received interrupt, shutting down...");
+    if !limits.shutdown_delay.is_zero() {
+        let delay = tokio::time::sleep(limits.shutdown_delay);
+        tokio::pin!(delay);
+        accept_until(&app, &listener, &http, &graceful, &permits, &mut delay).await;
+    }
+    drop(listener);
+
+    let open = graceful.count();
+    match tokio::time::timeout(limits.drain_timeout, graceful.shutdown()).await {
+        Ok(()) => Drained::Clean,
+        Err(_) => {
+            tracing::warn!(open, "drain timeout passed with connections still open");
+            Drained::TimedOut(app.metrics.connections_open.get().max(0) as usize)
+        }
+    }
+}
+
+async fn accept_until<F: Future<Output = ()>>(
+    app: &Arc<App>,
+    listener: &TcpListener,
+    http: &http1::Builder,
+    graceful: &GracefulShutdown,
+    permits: &Arc<Semaphore>,
+    stop: &mut Pin<&mut F>,
+) {
+    loop {
+        // Wait for a free slot before accepting: over the limit, clients queue in the backlog.
+        let permit = tokio::select! {
+            biased;
+            () = stop.as_mut() => return,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let accepted = tokio::select! {
+            biased;
+            () = stop.as_mut() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, remote) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                if is_resource_exhaustion(&e) {
+                    // Out of file descriptors or memory: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed; retrying in 50ms");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        app.metrics.connections_accepted.inc();
+        app.metrics.connections_open.inc();
+        let service = ConnService {
+            app: app.clone(),
+            remote,
+        };
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %remote, "connection ended with an error");
+            }
+            app.metrics.connections_open.dec();
+            drop(permit);
+        });
+    }
+}
+
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Why a `-listen` address could not be used, worded as Go's `net.Listen` errors are
+/// (`listen tcp :5678: bind: address already in use`).
+#[derive(Debug)]
+pub struct ListenError(pub String);
+
+impl std::fmt::Display for ListenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Resolves Go's `host:port` syntax: an empty host means every interface (IPv6 and IPv4),
+/// `localhost` is the loopback address, a literal is itself.
+pub fn resolve_listen(addr: &str) -> Result<Vec<SocketAddr>, ListenError> {
+    let fail = |reason: String| ListenError(format!("listen tcp {addr}: {reason}"));
+    let (host, port) = split_host_port(addr)
+        .map_err(|why| ListenError(format!("listen tcp: address {addr}: {why}")))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| fail(format!("unknown port {port:?}")))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Ok(vec![
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        ]);
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok(vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)]);
+    }
+    let found: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|_| fail(format!("lookup {host}: no such host")))?
+        .collect();
+    if found.is_empty() {
+        return Err(fail(format!("lookup {host}: no such host")));
+    }
+    Ok(found)
+}
+
+fn split_host_port(addr: &str) -> Result<(&str, &str), &'static str> {
+    let colon = addr.rfind(':').ok_or("missing port in address")?;
+    let (host, port) = (&addr[..colon], &addr[colon + 1..]);
+    if host.starts_with('[') != host.ends_with(']')
+        || (!host.starts_with('[') && host.contains(':'))
+    {
+        return Err("too many colons in address");
+    }
+    Ok((host, port))
+}
+
+/// Binds the first address that works (an unspecified host tries IPv6 dual-stack, then IPv4
+/// for kernels without IPv6), with a listen queue deep enough for connection bursts.
+pub fn bind(addr: &str) -> Result<TcpListener, ListenError> {
+    let candidates = resolve_listen(addr)?;
+    let mut last = None;
+    for candidate in candidates {
+        match bind_one(candidate) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    let reason = match last {
+        Some(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            "bind: address already in use".to_owned()
+        }
+        Some(e) if e.kind() == io::ErrorKind::AddrNotAvailable => {
+            "bind: cannot assign requested address".to_owned()
+        }
+        Some(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            "bind: permission denied".to_owned()
+        }
+        Some(e) => format!("bind: {e}"),
+        None => "no address to listen on".to_owned(),
+    };
+    Err(ListenError(format!("listen tcp {addr}: {reason}")))
+}
+
+fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv6() {
+        TcpSocket::new_v6()?
+    } else {
+        TcpSocket::new_v4()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_listen_syntax() {
+        let all = resolve_listen(":5678").unwrap();
+        assert_eq!(all[0], "[::]:5678".parse().unwrap());
+        assert_eq!(all[1], "0.0.0.0:5678".parse().unwrap());
+        assert_eq!(
+            resolve_listen("127.0.0.1:8080").unwrap(),
+            ["127.0.0.1:8080".parse().unwrap()]
+        );
+        assert_eq!(
+            resolve_listen("[::1]:8080").unwrap(),
+            ["[::1]:8080".parse().unwrap()]
+        );
+        assert_eq!(
+            resolve_listen("localhost:80").unwrap(),
+            ["127.0.0.1:80".parse().unwrap()]
+        );
+    }
+
+    #[test]
+    fn bad_listen_addresses_are_explained() {
+        assert_eq!(
+            resolve_listen("5678").unwrap_err().to_string(),
+            "listen tcp: address 5678: missing port in address"
+        );
+        assert_eq!(
+            resolve_listen("::1:80").unwrap_err().to_string(),
+            "listen tcp: address ::1:80: too many colons in address"
+        );
+        assert_eq!(
+            resolve_listen(":http-alt").unwrap_err().to_string(),
+            "listen tcp :http-alt: unknown port \"http-alt\""
+        );
+        assert_eq!(
+            resolve_listen(":70000").unwrap_err().to_string(),
+            "listen tcp :70000: unknown port \"70000\""
+        );
+    }
+}
