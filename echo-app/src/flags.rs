@@ -10,6 +10,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Serve(Config),
+    /// `-get URL`: fetch a URL once and exit (a client for pods without curl).
+    Get(String),
     PrintHelp,
     PrintVersion,
 }
@@ -102,6 +104,12 @@ const FLAGS: &[FlagDef] = &[
         kind: Kind::Duration,
         usage: "after a signal, how long in-flight requests may take to finish",
         default_shown: "5s",
+    },
+    FlagDef {
+        name: "get",
+        kind: Kind::Str,
+        usage: "fetch `URL` (http://IP:PORT/PATH), print its body and exit: 0 on 2xx, 1 otherwise",
+        default_shown: "",
     },
     FlagDef {
         name: "header-read-timeout",
@@ -204,6 +212,7 @@ fn value_name(flag: &FlagDef) -> (String, String) {
 /// The values collected from the command line before the mode is decided.
 #[derive(Default)]
 struct Raw {
+    get: Option<String>,
     text: Option<String>,
     listen: Option<String>,
     status: Option<i64>,
@@ -267,6 +276,12 @@ pub fn parse(
 
     if raw.version {
         return Ok(Command::PrintVersion);
+    }
+    if let Some(url) = raw.get {
+        if !rest.is_empty() {
+            return Err(FlagError::fatal("Too many arguments!"));
+        }
+        return Ok(Command::Get(url));
     }
 
     // http-echo reads ECHO_TEXT, lets -text override it, and refuses to run with neither.
@@ -357,6 +372,7 @@ fn set(raw: &mut Raw, def: &FlagDef, value: &str) -> Result<(), FlagError> {
         }
         Kind::Str => match def.name {
             "text" => raw.text = Some(value.to_owned()),
+            "get" => raw.get = Some(value.to_owned()),
             _ => raw.listen = Some(value.to_owned()),
         },
         Kind::Duration => {
@@ -627,6 +643,16 @@ mod tests {
         assert_eq!(err.message, "Too many arguments!");
         assert!(!serve(&["-text=x", "-access-log=false"]).access_log);
         assert!(serve(&["-text=x", "-access-log"]).access_log);
+    }
+
+    #[test]
+    fn get_is_a_command_of_its_own() {
+        assert_eq!(
+            parse(&args(&["-get", "http://127.0.0.1:1/"]), None, None),
+            Ok(Command::Get("http://127.0.0.1:1/".into()))
+        );
+        let err = parse(&args(&["-get=http://127.0.0.1:1/", "x"]), None, None).unwrap_err();
+        assert_eq!(err.exit_code, 127);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! SIGTERM that loses no request.
 
 pub mod access_log;
+pub mod client;
 pub mod flags;
 pub mod metrics;
 pub mod routes;

@@ -1,7 +1,11 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use echo_app::flags::{self, Command};
+
+/// `-get` gives up after this long without an answer.
+const GET_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
     let mut argv = std::env::args_os();
@@ -23,6 +27,15 @@ fn main() -> ExitCode {
     );
     let code = match parsed {
         Ok(Command::Serve(cfg)) => echo_app::run(cfg),
+        Ok(Command::Get(url)) => {
+            match echo_app::client::get(&url, GET_TIMEOUT, &mut std::io::stdout().lock()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("{e}");
+                    1
+                }
+            }
+        }
         Ok(Command::PrintHelp) => {
             eprint!("{}", flags::usage(&program));
             0
