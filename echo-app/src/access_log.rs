@@ -6,6 +6,7 @@
 //! (at most [`MAX_PENDING_BYTES`] waiting; beyond that lines are dropped and counted, so a
 //! stalled stdout never stalls or bloats the server).
 
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,7 +24,8 @@ const MAX_PENDING_BYTES: usize = 1024 * 1024;
 #[derive(Debug)]
 pub struct Entry<'a> {
     pub host: &'a [u8],
-    pub remote: SocketAddr,
+    /// The peer, formatted once per connection ([`PeerText`]).
+    pub remote: &'a [u8],
     pub method: &'a str,
     /// The path as it came on the wire (no query): never decoded, so no byte of it can forge
     /// a second log line.
@@ -33,6 +35,33 @@ pub struct Entry<'a> {
     pub length: usize,
     pub user_agent: &'a [u8],
     pub duration: Duration,
+}
+
+/// A peer address as Go prints it (IPv4-mapped IPv6 peers of a dual-stack listener as plain
+/// IPv4), formatted once when the connection is accepted rather than once per request.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerText {
+    buf: [u8; 64],
+    len: u8,
+}
+
+impl PeerText {
+    pub fn new(addr: SocketAddr) -> Self {
+        let shown = match addr.ip().to_canonical() {
+            ip @ std::net::IpAddr::V4(_) => SocketAddr::new(ip, addr.port()),
+            std::net::IpAddr::V6(_) => addr,
+        };
+        let mut buf = [0u8; 64];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        // The longest socket address, "[ffff:…:ffff%4294967295]:65535", is 58 bytes.
+        let _ = write!(cursor, "{shown}");
+        let len = cursor.position() as u8;
+        Self { buf, len }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
 }
 
 struct Shared {
@@ -82,39 +111,38 @@ impl AccessLog {
     }
 
     pub fn record(&self, entry: &Entry<'_>, now: SystemTime) {
-        let mut line = [0u8; 512];
-        let mut cursor = std::io::Cursor::new(&mut line[..]);
-        let formatted = match self.format {
-            LogFormat::Text => write_text(&mut cursor, entry, now),
-            LogFormat::Json => write_json(&mut cursor, entry, now),
-        };
-        let mut heap;
-        let bytes: &[u8] = if formatted.is_ok() {
-            let len = cursor.position() as usize;
-            &line[..len]
-        } else {
-            // Unusually long host, path or user agent: format on the heap instead.
-            heap = Vec::with_capacity(1024);
-            let _ = match self.format {
-                LogFormat::Text => write_text(&mut heap, entry, now),
-                LogFormat::Json => write_json(&mut heap, entry, now),
-            };
-            heap.as_slice()
-        };
+        SCRATCH.with_borrow_mut(|line| {
+            line.clear();
+            match self.format {
+                LogFormat::Text => write_text(line, entry, now),
+                LogFormat::Json => write_json(line, entry, now),
+            }
+            self.append(line);
+        });
+    }
+
+    fn append(&self, line: &[u8]) {
         let Ok(mut pending) = self.shared.pending.lock() else {
             return;
         };
-        if pending.len() + bytes.len() > MAX_PENDING_BYTES {
+        if pending.len() + line.len() > MAX_PENDING_BYTES {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let before = pending.len();
-        pending.extend_from_slice(bytes);
+        pending.extend_from_slice(line);
         // Wake the flusher only on the two transitions it waits for.
         if before == 0 || (before < FLUSH_BYTES && pending.len() >= FLUSH_BYTES) {
             self.shared.wake.notify_one();
         }
     }
+}
+
+thread_local! {
+    /// Each worker thread formats its lines here, so a request allocates nothing.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
+    /// The calendar part of the timestamp changes once a second: cache it per thread.
+    static CLOCK: Cell<(u64, Stamp)> = const { Cell::new((u64::MAX, Stamp::UNSET)) };
 }
 
 impl Flusher {
@@ -183,132 +211,209 @@ fn flush_loop(shared: &Shared, out: &mut dyn Write) {
 }
 
 /// http-echo's line: `2006/01/02 15:04:05 host remote "METHOD path proto" status len "ua" dur`.
-fn write_text(w: &mut impl Write, e: &Entry<'_>, now: SystemTime) -> std::io::Result<()> {
-    let civil = Civil::from(now);
-    write!(
-        w,
-        "{:04}/{:02}/{:02} {:02}:{:02}:{:02} ",
-        civil.year, civil.month, civil.day, civil.hour, civil.minute, civil.second
-    )?;
-    w.write_all(e.host)?;
-    write!(
-        w,
-        " {} \"{} {} {}\" {} {} \"",
-        Remote(e.remote),
-        e.method,
-        e.path,
-        e.proto,
-        e.status,
-        e.length
-    )?;
-    w.write_all(e.user_agent)?;
-    w.write_all(b"\" ")?;
-    write_go_duration(w, e.duration)?;
-    w.write_all(b"\n")
+/// Written by hand, not with `write!`: the formatting machinery cost more than the request.
+fn write_text(w: &mut Vec<u8>, e: &Entry<'_>, now: SystemTime) {
+    let (stamp, _) = stamp_now(now);
+    w.extend_from_slice(&stamp.text);
+    w.push(b' ');
+    w.extend_from_slice(e.host);
+    w.push(b' ');
+    w.extend_from_slice(e.remote);
+    w.extend_from_slice(b" \"");
+    w.extend_from_slice(e.method.as_bytes());
+    w.push(b' ');
+    w.extend_from_slice(e.path.as_bytes());
+    w.push(b' ');
+    w.extend_from_slice(e.proto.as_bytes());
+    w.extend_from_slice(b"\" ");
+    push_u64(w, u64::from(e.status));
+    w.push(b' ');
+    push_u64(w, e.length as u64);
+    w.extend_from_slice(b" \"");
+    w.extend_from_slice(e.user_agent);
+    w.extend_from_slice(b"\" ");
+    write_go_duration(w, e.duration);
+    w.push(b'\n');
 }
 
-fn write_json(w: &mut impl Write, e: &Entry<'_>, now: SystemTime) -> std::io::Result<()> {
-    let civil = Civil::from(now);
-    write!(
-        w,
-        "{{\"time\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z\",\"host\":\"",
-        civil.year, civil.month, civil.day, civil.hour, civil.minute, civil.second, civil.millis
-    )?;
-    write_json_escaped(w, e.host)?;
-    write!(w, "\",\"remote\":\"{}\",\"method\":\"", Remote(e.remote))?;
-    write_json_escaped(w, e.method.as_bytes())?;
-    w.write_all(b"\",\"path\":\"")?;
-    write_json_escaped(w, e.path.as_bytes())?;
-    write!(
-        w,
-        "\",\"proto\":\"{}\",\"status\":{},\"bytes\":{},\"user_agent\":\"",
-        e.proto, e.status, e.length
-    )?;
-    write_json_escaped(w, e.user_agent)?;
-    writeln!(
-        w,
-        "\",\"duration_seconds\":{:.6}}}",
-        e.duration.as_secs_f64()
-    )
+fn write_json(w: &mut Vec<u8>, e: &Entry<'_>, now: SystemTime) {
+    let (stamp, millis) = stamp_now(now);
+    w.extend_from_slice(b"{\"time\":\"");
+    w.extend_from_slice(&stamp.iso);
+    w.push(b'.');
+    push_padded(w, u64::from(millis), 3);
+    w.extend_from_slice(b"Z\",\"host\":\"");
+    push_json_escaped(w, e.host);
+    w.extend_from_slice(b"\",\"remote\":\"");
+    push_json_escaped(w, e.remote);
+    w.extend_from_slice(b"\",\"method\":\"");
+    push_json_escaped(w, e.method.as_bytes());
+    w.extend_from_slice(b"\",\"path\":\"");
+    push_json_escaped(w, e.path.as_bytes());
+    w.extend_from_slice(b"\",\"proto\":\"");
+    w.extend_from_slice(e.proto.as_bytes());
+    w.extend_from_slice(b"\",\"status\":");
+    push_u64(w, u64::from(e.status));
+    w.extend_from_slice(b",\"bytes\":");
+    push_u64(w, e.length as u64);
+    w.extend_from_slice(b",\"user_agent\":\"");
+    push_json_escaped(w, e.user_agent);
+    w.extend_from_slice(b"\",\"duration_seconds\":");
+    let micros = e.duration.as_micros();
+    push_u64(w, (micros / 1_000_000) as u64);
+    w.push(b'.');
+    push_padded(w, (micros % 1_000_000) as u64, 6);
+    w.extend_from_slice(b"}\n");
 }
 
-/// Go prints IPv4-mapped IPv6 peers of a dual-stack listener as plain IPv4.
-struct Remote(SocketAddr);
+/// The second-resolution part of both timestamp layouts, formatted once per second.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    /// `2006/01/02 15:04:05`, http-echo's layout.
+    text: [u8; 19],
+    /// `2006-01-02T15:04:05`, RFC 3339 without the fraction.
+    iso: [u8; 19],
+}
 
-impl std::fmt::Display for Remote {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ip = self.0.ip().to_canonical();
-        SocketAddr::new(ip, self.0.port()).fmt(f)
+impl Stamp {
+    const UNSET: Stamp = Stamp {
+        text: [0; 19],
+        iso: [0; 19],
+    };
+
+    fn of(secs: u64) -> Stamp {
+        let c = Civil::from_unix(secs);
+        let mut text = Vec::with_capacity(19);
+        push_padded(&mut text, c.year as u64, 4);
+        text.push(b'/');
+        push_padded(&mut text, u64::from(c.month), 2);
+        text.push(b'/');
+        push_padded(&mut text, u64::from(c.day), 2);
+        text.push(b' ');
+        push_padded(&mut text, u64::from(c.hour), 2);
+        text.push(b':');
+        push_padded(&mut text, u64::from(c.minute), 2);
+        text.push(b':');
+        push_padded(&mut text, u64::from(c.second), 2);
+        let mut stamp = Stamp::UNSET;
+        // Years past 9999 would not fit; clamp rather than panic on a clock that far off.
+        let n = text.len().min(19);
+        stamp.text[..n].copy_from_slice(&text[..n]);
+        stamp.iso = stamp.text;
+        stamp.iso[4] = b'-';
+        stamp.iso[7] = b'-';
+        stamp.iso[10] = b'T';
+        stamp
     }
 }
 
-fn write_json_escaped(w: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+fn stamp_now(now: SystemTime) -> (Stamp, u32) {
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let stamp = CLOCK.with(|clock| {
+        let (cached_secs, cached) = clock.get();
+        if cached_secs == secs {
+            return cached;
+        }
+        let fresh = Stamp::of(secs);
+        clock.set((secs, fresh));
+        fresh
+    });
+    (stamp, since.subsec_millis())
+}
+
+fn push_u64(w: &mut Vec<u8>, n: u64) {
+    push_padded(w, n, 1);
+}
+
+/// `n` in decimal, left-padded with zeros to at least `width` digits.
+fn push_padded(w: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = i.min(digits.len().saturating_sub(width));
+    w.extend_from_slice(&digits[start..]);
+}
+
+fn push_json_escaped(w: &mut Vec<u8>, bytes: &[u8]) {
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             match c {
-                '"' => w.write_all(b"\\\"")?,
-                '\\' => w.write_all(b"\\\\")?,
-                c if (c as u32) < 0x20 => write!(w, "\\u{:04x}", c as u32)?,
+                '"' => w.extend_from_slice(b"\\\""),
+                '\\' => w.extend_from_slice(b"\\\\"),
+                c if (c as u32) < 0x20 => {
+                    w.extend_from_slice(b"\\u00");
+                    w.push(HEX[(c as usize) >> 4]);
+                    w.push(HEX[(c as usize) & 0xF]);
+                }
                 c => {
                     let mut buf = [0u8; 4];
-                    w.write_all(c.encode_utf8(&mut buf).as_bytes())?;
+                    w.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
                 }
             }
         }
         if !chunk.invalid().is_empty() {
-            w.write_all("\u{FFFD}".as_bytes())?;
+            w.extend_from_slice("\u{FFFD}".as_bytes());
         }
     }
-    Ok(())
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Go's `time.Duration.String()`: "850ns", "12.5µs", "1.25ms", "1.5s", "2m3.5s", "1h0m0s".
-pub fn write_go_duration(w: &mut impl Write, d: Duration) -> std::io::Result<()> {
-    let nanos = d.as_nanos();
+pub fn write_go_duration(w: &mut Vec<u8>, d: Duration) {
+    let nanos = d.as_nanos() as u64;
     if nanos == 0 {
-        return w.write_all(b"0s");
+        w.extend_from_slice(b"0s");
+    } else if nanos < 1_000 {
+        push_u64(w, nanos);
+        w.extend_from_slice(b"ns");
+    } else if nanos < 1_000_000 {
+        push_fraction(w, nanos, 3, "µs");
+    } else if nanos < 1_000_000_000 {
+        push_fraction(w, nanos, 6, "ms");
+    } else {
+        let hours = nanos / 3_600_000_000_000;
+        let minutes = (nanos / 60_000_000_000) % 60;
+        if hours > 0 {
+            push_u64(w, hours);
+            w.push(b'h');
+        }
+        if hours > 0 || minutes > 0 {
+            push_u64(w, minutes);
+            w.push(b'm');
+        }
+        push_fraction(w, nanos % 60_000_000_000, 9, "s");
     }
-    if nanos < 1_000 {
-        return write!(w, "{nanos}ns");
-    }
-    if nanos < 1_000_000 {
-        return write_fraction(w, nanos, 1_000, "µs");
-    }
-    if nanos < 1_000_000_000 {
-        return write_fraction(w, nanos, 1_000_000, "ms");
-    }
-    let hours = nanos / 3_600_000_000_000;
-    let minutes = (nanos / 60_000_000_000) % 60;
-    let sec_nanos = nanos % 60_000_000_000;
-    if hours > 0 {
-        write!(w, "{hours}h{minutes}m")?;
-    } else if minutes > 0 {
-        write!(w, "{minutes}m")?;
-    }
-    write_fraction(w, sec_nanos, 1_000_000_000, "s")
 }
 
-fn write_fraction(
-    w: &mut impl Write,
-    value: u128,
-    unit: u128,
-    suffix: &str,
-) -> std::io::Result<()> {
-    let whole = value / unit;
+/// `value / 10^scale` with the fraction's trailing zeros dropped, then `suffix`.
+fn push_fraction(w: &mut Vec<u8>, value: u64, scale: u32, suffix: &str) {
+    let unit = 10u64.pow(scale);
+    push_u64(w, value / unit);
     let mut frac = value % unit;
-    write!(w, "{whole}")?;
     if frac != 0 {
-        let mut width = unit.ilog10() as usize;
+        let mut width = scale as usize;
         while frac.is_multiple_of(10) {
             frac /= 10;
             width -= 1;
         }
-        write!(w, ".{frac:0width$}")?;
+        w.push(b'.');
+        push_padded(w, frac, width);
     }
-    w.write_all(suffix.as_bytes())
+    w.extend_from_slice(suffix.as_bytes());
 }
 
-/// A UTC calendar time; http-echo images run without time zone data, so they log UTC too.
+/// A UTC calendar time to the second; http-echo images run without time zone data, so they
+/// log UTC too.
+#[derive(Debug, Clone, Copy)]
 struct Civil {
     year: i64,
     month: u32,
@@ -316,13 +421,11 @@ struct Civil {
     hour: u32,
     minute: u32,
     second: u32,
-    millis: u32,
 }
 
-impl From<SystemTime> for Civil {
-    fn from(t: SystemTime) -> Self {
-        let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let secs = since.as_secs() as i64;
+impl Civil {
+    fn from_unix(secs: u64) -> Self {
+        let secs = secs as i64;
         let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
         // Howard Hinnant's days-to-civil conversion.
         let z = days + 719_468;
@@ -341,7 +444,6 @@ impl From<SystemTime> for Civil {
             hour: rem / 3600,
             minute: rem / 60 % 60,
             second: rem % 60,
-            millis: since.subsec_millis(),
         }
     }
 }
@@ -352,7 +454,7 @@ mod tests {
 
     fn go(d: Duration) -> String {
         let mut v = Vec::new();
-        write_go_duration(&mut v, d).unwrap();
+        write_go_duration(&mut v, d);
         String::from_utf8(v).unwrap()
     }
 
@@ -367,12 +469,27 @@ mod tests {
         assert_eq!(go(Duration::from_millis(1500)), "1.5s");
         assert_eq!(go(Duration::from_millis(123_500)), "2m3.5s");
         assert_eq!(go(Duration::from_secs(3600)), "1h0m0s");
+        assert_eq!(go(Duration::from_secs(3600 + 61)), "1h1m1s");
+        assert_eq!(go(Duration::from_nanos(60_000_000_001)), "1m0.000000001s");
+    }
+
+    #[test]
+    fn peers_print_as_go_prints_them() {
+        let mapped = PeerText::new("[::ffff:127.0.0.1]:40000".parse().unwrap());
+        assert_eq!(mapped.as_bytes(), b"127.0.0.1:40000");
+        let v6 = PeerText::new("[2001:db8::1]:8080".parse().unwrap());
+        assert_eq!(v6.as_bytes(), b"[2001:db8::1]:8080");
+        let longest = "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295]:65535";
+        assert_eq!(
+            PeerText::new(longest.parse().unwrap()).as_bytes(),
+            longest.as_bytes()
+        );
     }
 
     fn entry() -> Entry<'static> {
         Entry {
             host: b"app1.com",
-            remote: "[::ffff:127.0.0.1]:40000".parse().unwrap(),
+            remote: b"127.0.0.1:40000",
             method: "GET",
             path: "/a/b",
             proto: "HTTP/1.1",
@@ -387,7 +504,7 @@ mod tests {
     fn text_line_has_http_echo_layout() {
         let mut v = Vec::new();
         let t = UNIX_EPOCH + Duration::from_secs(1_767_225_600 + 3_723); // 2026-01-01 01:02:03
-        write_text(&mut v, &entry(), t).unwrap();
+        write_text(&mut v, &entry(), t);
         assert_eq!(
             String::from_utf8(v).unwrap(),
             "2026/01/01 01:02:03 app1.com 127.0.0.1:40000 \"GET /a/b HTTP/1.1\" 200 16 \"curl/8.0 \"quoted\"\" 12.345µs\n"
@@ -400,7 +517,7 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_millis(951_782_400_250); // 2000-02-29 00:00:00.250
         let mut e = entry();
         e.user_agent = b"a\x01\xffb";
-        write_json(&mut v, &e, t).unwrap();
+        write_json(&mut v, &e, t);
         let line = String::from_utf8(v).unwrap();
         assert!(
             line.starts_with("{\"time\":\"2000-02-29T00:00:00.250Z\",\"host\":\"app1.com\""),

@@ -114,7 +114,7 @@ const FLAGS: &[FlagDef] = &[
     FlagDef {
         name: "header-read-timeout",
         kind: Kind::Duration,
-        usage: "close a connection that sends no complete request head within this time",
+        usage: "close a connection that sends no complete request head within this time (0: never)",
         default_shown: "10s",
     },
     FlagDef {

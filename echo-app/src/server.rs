@@ -23,7 +23,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
-use crate::access_log::{AccessLog, Entry};
+use crate::access_log::{AccessLog, Entry, PeerText};
 use crate::flags::{Config, Mode};
 use crate::metrics::Metrics;
 use crate::routes::{Route, allows_body, playground_body, route};
@@ -152,7 +152,7 @@ impl App {
     pub fn handle<B>(
         self: &Arc<Self>,
         req: &Request<B>,
-        remote: SocketAddr,
+        remote: &PeerText,
     ) -> Response<MeteredBody> {
         let start = Instant::now();
         self.metrics.in_flight.inc();
@@ -165,7 +165,7 @@ impl App {
             log.record(
                 &Entry {
                     host: host_of(req),
-                    remote,
+                    remote: remote.as_bytes(),
                     method: req.method().as_str(),
                     path: req.uri().path(),
                     proto: proto_name(req.version()),
@@ -271,7 +271,7 @@ impl Body for MeteredBody {
 #[derive(Clone)]
 struct ConnService {
     app: Arc<App>,
-    remote: SocketAddr,
+    remote: PeerText,
 }
 
 impl Service<Request<Incoming>> for ConnService {
@@ -280,7 +280,7 @@ impl Service<Request<Incoming>> for ConnService {
     type Future = Ready<Result<Self::Response, Infallible>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        ready(Ok(self.app.handle(&req, self.remote)))
+        ready(Ok(self.app.handle(&req, &self.remote)))
     }
 }
 
@@ -325,9 +325,14 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true);
+    http.keep_alive(true);
+    // Zero turns the timeout off, as in Go; it also spares a timer per request.
+    if limits.header_read_timeout.is_zero() {
+        http.header_read_timeout(None);
+    } else {
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout);
+    }
 
     tokio::pin!(shutdown);
     accept_until(&app, &listener, &http, &graceful, &permits, &mut shutdown).await;
@@ -389,7 +394,7 @@ async fn accept_until<F: Future<Output = ()>>(
         app.metrics.connections_open.inc();
         let service = ConnService {
             app: app.clone(),
-            remote,
+            remote: PeerText::new(remote),
         };
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         let app = app.clone();
