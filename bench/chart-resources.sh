@@ -33,10 +33,11 @@ trap cleanup EXIT
 status_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$pid/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 
-# The arguments charts/p2 gives app-two's container (POD_NAME expanded by Kubernetes there).
+# The arguments charts/p2 gives app-two's container (POD_NAME expanded by Kubernetes there);
+# the access log (stdout) stays on, as in the pods.
 args=(-text="Hello from app2, pod app-two-7d4b9c8f6-x0000" -listen=127.0.0.1:0
-  -shutdown-delay=3s -drain-timeout=5s -access-log=false)
-"$BIN" "${args[@]}" 2>"$log" &
+  -shutdown-delay=3s -drain-timeout=5s)
+"$BIN" "${args[@]}" >/dev/null 2>"$log" &
 pid=$!
 addr=
 for _ in $(seq 1 50); do
@@ -53,7 +54,7 @@ done
 idle_rss=$(status_kb VmRSS)
 ticks_before=$(cpu_ticks)
 start=$(date +%s.%N)
-curl --silent --fail --parallel --parallel-max "$PARALLEL" --output /dev/null \
+curl --silent --no-progress-meter --fail --parallel --parallel-max "$PARALLEL" --output /dev/null \
   "http://$addr/[1-$REQUESTS]"
 end=$(date +%s.%N)
 ticks_after=$(cpu_ticks)

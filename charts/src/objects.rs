@@ -121,40 +121,51 @@ pub trait Objects {
 
 impl Objects for [Object] {
     fn deployments(&self) -> Vec<&Deployment> {
-        self.iter()
-            .filter_map(|o| match o {
-                Object::Deployment(d) => Some(d.as_ref()),
-                _ => None,
-            })
-            .collect()
+        of_kind(self, |o| {
+            if let Object::Deployment(d) = o {
+                Some(d)
+            } else {
+                None
+            }
+        })
     }
     fn daemon_sets(&self) -> Vec<&DaemonSet> {
-        self.iter()
-            .filter_map(|o| match o {
-                Object::DaemonSet(d) => Some(d.as_ref()),
-                _ => None,
-            })
-            .collect()
+        of_kind(self, |o| {
+            if let Object::DaemonSet(d) = o {
+                Some(d)
+            } else {
+                None
+            }
+        })
     }
     fn services(&self) -> Vec<&Service> {
-        self.iter()
-            .filter_map(|o| match o {
-                Object::Service(s) => Some(s.as_ref()),
-                _ => None,
-            })
-            .collect()
+        of_kind(self, |o| {
+            if let Object::Service(s) = o {
+                Some(s)
+            } else {
+                None
+            }
+        })
     }
     fn ingresses(&self) -> Vec<&Ingress> {
-        self.iter()
-            .filter_map(|o| match o {
-                Object::Ingress(i) => Some(i.as_ref()),
-                _ => None,
-            })
-            .collect()
+        of_kind(self, |o| {
+            if let Object::Ingress(i) = o {
+                Some(i)
+            } else {
+                None
+            }
+        })
     }
     fn workloads(&self) -> Vec<Workload<'_>> {
         self.iter().filter_map(Object::workload).collect()
     }
+}
+
+fn of_kind<'a, T>(
+    objects: &'a [Object],
+    pick: impl Fn(&'a Object) -> Option<&'a Box<T>>,
+) -> Vec<&'a T> {
+    objects.iter().filter_map(pick).map(Box::as_ref).collect()
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use lab_charts::Chart;
 use lab_charts::objects::Objects;
-use lab_charts::rules::probe_target;
 
 #[test]
 fn node_echo_is_a_daemonset_on_every_node_including_the_server() {
@@ -49,14 +48,7 @@ fn each_pod_names_its_node_and_itself_on_port_http_5678() {
         .map(|p| (p.name.as_deref(), p.container_port))
         .collect();
     assert_eq!(ports, [(Some("http"), 5678)]);
-    assert_eq!(
-        probe_target(c, c.readiness_probe.as_ref()),
-        Some(("/readyz".to_owned(), 5678))
-    );
-    assert_eq!(
-        probe_target(c, c.liveness_probe.as_ref()),
-        Some(("/health".to_owned(), 5678))
-    );
+    assert_eq!(probes(c), lab_probes(5678));
     assert_workload_keeps_the_rules(&w);
     assert_grace_covers_drain(&w);
 }
@@ -75,10 +67,7 @@ fn non_default_values_are_followed() {
         args(c)[..2],
         ["-text=hi from $(NODE_NAME)/$(POD_NAME)", "-listen=:8080"]
     );
-    assert_eq!(
-        probe_target(c, c.readiness_probe.as_ref()),
-        Some(("/readyz".to_owned(), 8080))
-    );
+    assert_eq!(probes(c), lab_probes(8080));
     assert_eq!(pod_spec(&w).termination_grace_period_seconds, Some(40));
     assert_workload_keeps_the_rules(&w);
     assert_grace_covers_drain(&w);

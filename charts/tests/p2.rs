@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use k8s_openapi::api::networking::v1::Ingress;
 use lab_charts::objects::Objects;
-use lab_charts::rules::{Chain, follow, ingress_backend, probe_target};
+use lab_charts::rules::{Chain, follow, ingress_backend};
 use lab_charts::{Chart, Object};
 
 /// Where a request for `host` ends: Ingress rule -> Service port -> workload -> container port.
@@ -21,17 +21,10 @@ fn route<'a>(objects: &'a [Object], class: &str, host: &str, path: &str) -> Chai
 #[test]
 fn default_render_is_three_deployments_three_services_one_ingress() {
     let objects = render(Chart::P2, "default", &[]);
-    let replicas: Vec<(&str, i32)> = objects
-        .deployments()
-        .iter()
-        .map(|d| {
-            (
-                d.metadata.name.as_deref().unwrap(),
-                d.spec.as_ref().unwrap().replicas.unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(replicas, [("app-one", 1), ("app-three", 1), ("app-two", 3)]);
+    assert_eq!(
+        replicas(&objects),
+        [("app-one", 1), ("app-three", 1), ("app-two", 3)]
+    );
     for s in objects.services() {
         let spec = s.spec.as_ref().unwrap();
         assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
@@ -97,14 +90,7 @@ fn pods_are_hardened_probed_and_drain_before_they_stop() {
         assert_workload_keeps_the_rules(&w);
         assert_grace_covers_drain(&w);
         let c = container(&w);
-        assert_eq!(
-            probe_target(c, c.readiness_probe.as_ref()),
-            Some(("/readyz".to_owned(), 5678))
-        );
-        assert_eq!(
-            probe_target(c, c.liveness_probe.as_ref()),
-            Some(("/health".to_owned(), 5678))
-        );
+        assert_eq!(probes(c), lab_probes(5678));
         assert!(args(c).contains(&"-shutdown-delay=3s"), "{:?}", args(c));
         assert_eq!(pod_spec(&w).termination_grace_period_seconds, Some(15));
     }
@@ -147,18 +133,8 @@ fn each_app_answers_with_its_name_and_its_pod() {
 #[test]
 fn non_default_values_move_routes_ports_replicas_and_image() {
     let objects = render(Chart::P2, "lab", &[custom(Chart::P2)]);
-    let replicas: Vec<(&str, i32)> = objects
-        .deployments()
-        .iter()
-        .map(|d| {
-            (
-                d.metadata.name.as_deref().unwrap(),
-                d.spec.as_ref().unwrap().replicas.unwrap(),
-            )
-        })
-        .collect();
     assert_eq!(
-        replicas,
+        replicas(&objects),
         [
             ("app-four", 2),
             ("app-one", 1),
@@ -191,10 +167,7 @@ fn non_default_values_move_routes_ports_replicas_and_image() {
         assert_eq!(c.image.as_deref(), Some("registry.lab.test/echo-app:v2"));
         assert_eq!(c.image_pull_policy.as_deref(), Some("Always"));
         assert!(args(c).contains(&"-listen=:9000"));
-        assert_eq!(
-            probe_target(c, c.readiness_probe.as_ref()),
-            Some(("/health".to_owned(), 9000))
-        );
+        assert_eq!(probes(c)[0], Some(("/health".to_owned(), 9000)));
     }
     for o in &objects {
         assert_eq!(o.metadata().namespace.as_deref(), Some("lab"));

@@ -84,7 +84,9 @@ fn route(
     if replicas == 0 {
         return None;
     }
-    let n = next_replica.entry(chain.workload.name.to_owned()).or_default();
+    let n = next_replica
+        .entry(chain.workload.name.to_owned())
+        .or_default();
     let pod = format!("{}-7d4b9c8f6-x{:04}", chain.workload.name, *n);
     *n = (*n + 1) % replicas;
     let text = args(chain.container)
@@ -101,8 +103,8 @@ fn check(overrides: &[Override]) -> (bool, String) {
         .env("APP2_TRIES", "12")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -110,9 +112,18 @@ fn check(overrides: &[Override]) -> (bool, String) {
 fn check_passes_on_what_the_chart_deploys() {
     let (ok, out) = check(&[]);
     assert!(ok, "{out}");
-    assert!(out.contains("ok    Host app1.com/ -> Hello from app1, pod app-one-"), "{out}");
-    assert!(out.contains("ok    Host <no Host header>/ -> Hello from app3, pod app-three-"), "{out}");
-    assert!(out.contains("ok    Host app2.com answered from 3 pods"), "{out}");
+    assert!(
+        out.contains("ok    Host app1.com/ -> Hello from app1, pod app-one-"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok    Host <no Host header>/ -> Hello from app3, pod app-three-"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok    Host app2.com answered from 3 pods"),
+        "{out}"
+    );
     assert!(out.contains("check: 6 passed, 0 failed"), "{out}");
 }
 
@@ -120,18 +131,30 @@ fn check_passes_on_what_the_chart_deploys() {
 fn check_fails_when_app_two_runs_fewer_than_three_pods() {
     let (ok, out) = check(&[set("apps.app-two.replicas=2")]);
     assert!(!ok, "{out}");
-    assert!(out.contains("FAIL  Host app2.com answered from 2 pod(s) in 12 requests"), "{out}");
+    assert!(
+        out.contains("FAIL  Host app2.com answered from 2 pod(s) in 12 requests"),
+        "{out}"
+    );
 }
 
 #[test]
 fn check_fails_when_a_route_or_a_text_is_wrong() {
     let (ok, out) = check(&[set("apps.app-one.text=Hi there")]);
     assert!(!ok, "{out}");
-    assert!(out.contains("FAIL  Host app1.com/ answered 'Hi there, pod app-one-"), "{out}");
+    assert!(
+        out.contains("FAIL  Host app1.com/ answered 'Hi there, pod app-one-"),
+        "{out}"
+    );
 
     // The catch-all moves to app-one: every host but app2.com now reaches the wrong app.
-    let (ok, out) = check(&[set("apps.app-one.host="), set("apps.app-three.host=app3.com")]);
+    let (ok, out) = check(&[
+        set("apps.app-one.host="),
+        set("apps.app-three.host=app3.com"),
+    ]);
     assert!(!ok, "{out}");
-    assert!(out.contains("FAIL  Host anything.else/ answered 'Hello from app1"), "{out}");
+    assert!(
+        out.contains("FAIL  Host anything.else/ answered 'Hello from app1"),
+        "{out}"
+    );
     assert!(out.contains("check: 3 passed, 3 failed"), "{out}");
 }

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 use lab_charts::objects::Objects;
-use lab_charts::rules::{follow, probe_target};
+use lab_charts::rules::follow;
 use lab_charts::{Chart, Object};
 
 fn port(n: i32) -> ServiceBackendPort {
@@ -55,14 +55,7 @@ fn the_container_runs_playground_mode_hardened_and_probed() {
         c.env.is_none(),
         "APP_VERSION (v1/v2) comes from the image, nothing may override it"
     );
-    assert_eq!(
-        probe_target(c, c.readiness_probe.as_ref()),
-        Some(("/readyz".to_owned(), 8888))
-    );
-    assert_eq!(
-        probe_target(c, c.liveness_probe.as_ref()),
-        Some(("/health".to_owned(), 8888))
-    );
+    assert_eq!(probes(c), lab_probes(8888));
     assert_workload_keeps_the_rules(&w);
     assert_grace_covers_drain(&w);
 }

@@ -118,6 +118,38 @@ pub fn assert_workload_keeps_the_rules(w: &Workload<'_>) {
     }
 }
 
+/// (readiness, liveness) probe targets: path and container port number each.
+pub fn probes(c: &Container) -> [Option<(String, i32)>; 2] {
+    use lab_charts::rules::probe_target;
+    [
+        probe_target(c, c.readiness_probe.as_ref()),
+        probe_target(c, c.liveness_probe.as_ref()),
+    ]
+}
+
+/// What the lab's charts probe: readiness on /readyz, liveness on /health, both on `port`.
+pub fn lab_probes(port: i32) -> [Option<(String, i32)>; 2] {
+    [
+        Some(("/readyz".to_owned(), port)),
+        Some(("/health".to_owned(), port)),
+    ]
+}
+
+/// (name, replicas) of each Deployment, in render order.
+pub fn replicas(objects: &[Object]) -> Vec<(&str, i32)> {
+    use lab_charts::objects::Objects;
+    objects
+        .deployments()
+        .iter()
+        .map(|d| {
+            (
+                d.metadata.name.as_deref().unwrap(),
+                d.spec.as_ref().unwrap().replicas.unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// The seconds of a `-flag=Ns` argument.
 pub fn seconds_arg(c: &Container, flag: &str) -> i64 {
     let prefix = format!("{flag}=");
