@@ -14,9 +14,9 @@ fn node_echo_is_a_daemonset_on_every_node_including_the_server() {
     let ds = objects.daemon_sets()[0];
     assert_eq!(ds.metadata.name.as_deref(), Some("node-echo"));
     assert_eq!(ds.metadata.namespace.as_deref(), Some("default"));
-    assert_recommended_labels(labels(&objects[0]), "node-echo", "p1", "v1");
+    assert_recommended_labels(labels(&objects[0]), "node-echo", "p1", Some("v1"));
     let w = objects.workloads()[0];
-    assert_recommended_labels(pod_labels(&w), "node-echo", "p1", "v1");
+    assert_recommended_labels(pod_labels(&w), "node-echo", "p1", Some("v1"));
     let tolerates_control_plane = pod_spec(&w).tolerations.iter().flatten().any(|t| {
         t.key.as_deref() == Some("node-role.kubernetes.io/control-plane")
             && t.operator.as_deref() == Some("Exists")
@@ -58,7 +58,7 @@ fn non_default_values_are_followed() {
     let objects = render(Chart::P1, "lab", &[custom(Chart::P1)]);
     let w = objects.workloads()[0];
     assert_eq!(w.name, "cross-node");
-    assert_recommended_labels(pod_labels(&w), "cross-node", "p1", "v2");
+    assert_recommended_labels(pod_labels(&w), "cross-node", "p1", Some("v2"));
     assert!(pod_spec(&w).tolerations.is_none());
     let c = container(&w);
     assert_eq!(c.image.as_deref(), Some("registry.lab.test/echo-app:v2"));

@@ -39,7 +39,7 @@ fn default_render_is_three_deployments_three_services_one_ingress() {
             "{}",
             o.name()
         );
-        assert_recommended_labels(labels(o), o.name(), "p2", "v1");
+        assert_recommended_labels(labels(o), o.name(), "p2", Some("v1"));
     }
 }
 

@@ -7,10 +7,13 @@ app.kubernetes.io/name: {{ .Values.name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
-{{/* Labels of every object and pod: the selector labels plus what describes the release. */}}
+{{/*
+Labels of every object and pod: the selector labels plus what describes the release. No
+app.kubernetes.io/version: the tag must appear on the image line only, so that gitops-bumper's
+one-line edit of p3/confs keeps it equal to this chart's render.
+*/}}
 {{- define "p3.labels" -}}
 {{ include "p3.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Values.image.tag | quote }}
 app.kubernetes.io/component: web
 app.kubernetes.io/part-of: inception-of-things
 app.kubernetes.io/managed-by: {{ .Release.Service }}
