@@ -110,7 +110,7 @@ pub fn run(cfg: ServeConfig) -> Result<Ending, ServeError> {
             secret = app.secret.is_some(),
             "token-server is listening on {local}"
         );
-        app.warn_about_weak_settings();
+        app.warn_about_weak_settings(local);
         Ok(serve(app, listener).await)
     })
 }
@@ -213,12 +213,9 @@ impl App {
             .map_or_else(|| "unlimited".to_owned(), |n| n.to_string())
     }
 
-    fn warn_about_weak_settings(&self) {
+    fn warn_about_weak_settings(&self, local: SocketAddr) {
         if self.allow.is_empty() {
-            tracing::warn!(
-                "no --allow: any address that reaches {} may fetch",
-                self.listen
-            );
+            tracing::warn!("no --allow: any address that reaches {local} may fetch");
         }
         if self.secret.is_none() {
             tracing::warn!("no shared secret: the address check is the only protection");
