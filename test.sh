@@ -91,6 +91,29 @@ STUB
     return 1
   }
   rm -rf "$stub"
+  p1_interface_check
+}
+
+# server.sh and worker.sh find the private NIC by its address. Checked for real in a network
+# namespace where the host-only address sits on enp0s8 and the NAT one on eth1 (the names
+# differ between boxes; assuming eth1 is the classic p1 bug).
+p1_interface_check() {
+  step "p1: the private interface is found by address"
+  local ns="iot-p1-$$-$RANDOM" found
+  if ! ip netns add "$ns" 2>/dev/null; then
+    echo "skipped: cannot create a network namespace here"
+    return
+  fi
+  ip -n "$ns" link add enp0s8 type veth peer name eth1
+  ip -n "$ns" addr add 192.168.56.111/24 dev enp0s8
+  ip -n "$ns" addr add 10.0.2.15/24 dev eth1
+  found=$(ip netns exec "$ns" bash -c 'source p1/scripts/common.sh && interface_with 192.168.56.111')
+  ip netns del "$ns"
+  if [[ $found != enp0s8 ]]; then
+    echo "interface_with 192.168.56.111 gave '$found', expected enp0s8" >&2
+    return 1
+  fi
+  echo "ok: 192.168.56.111 is on $found"
 }
 
 main() {

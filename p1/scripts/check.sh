@@ -7,7 +7,8 @@ set -euo pipefail
 SERVER_IP=${SERVER_IP:-192.168.56.110}
 WORKER_IP=${WORKER_IP:-192.168.56.111}
 MANIFEST=${MANIFEST:-$HOME/p1/confs/node-echo.yaml}
-WAIT=${WAIT:-180s}
+WAIT_SECONDS=${WAIT_SECONDS:-180}
+WAIT=${WAIT_SECONDS}s
 NAMESPACE=default
 SELECTOR=app.kubernetes.io/name=node-echo
 export KUBECONFIG=${KUBECONFIG:-/etc/rancher/k3s/k3s.yaml}
@@ -28,10 +29,10 @@ die() {
 }
 
 command -v kubectl >/dev/null || die "kubectl not found; is this the K3s server VM?"
-[[ -r $MANIFEST ]] || die "$MANIFEST is missing; re-run \`vagrant provision ${server^^}\`"
+[[ -r $MANIFEST ]] || die "$MANIFEST is missing; re-run \`vagrant provision $(hostname)\` on the host"
 
 # 1. Both nodes registered and Ready.
-deadline=$((SECONDS + ${WAIT%s}))
+deadline=$((SECONDS + WAIT_SECONDS))
 until kubectl get node "$worker" >/dev/null 2>&1; do
   ((SECONDS < deadline)) || die "node $worker never registered; on the worker see: journalctl -u k3s-agent"
   sleep 2

@@ -24,7 +24,7 @@ log "fetching the join token from $SERVER_IP:$TOKEN_PORT"
 install -d -m 0755 /etc/rancher/k3s
 token-server fetch --url "http://$SERVER_IP:$TOKEN_PORT/node-token" \
   --secret-env TOKEN_SECRET --out "$AGENT_TOKEN" --timeout 5m ||
-  die "no join token (exit $?); if the server was provisioned in another vagrant run, run \`vagrant provision\` for both VMs"
+  die "no join token (fetch exited $?, the reason is above); the server must have been provisioned in the same vagrant run, within 10 minutes"
 unset TOKEN_SECRET
 
 log "joining as K3s agent $K3S_VERSION"
