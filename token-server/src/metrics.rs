@@ -11,6 +11,7 @@ pub struct Metrics {
     refused: Vec<(Refusal, IntCounter)>,
     pub not_ready: IntCounter,
     pub token_present: IntGauge,
+    pub connections_dropped: IntCounter,
 }
 
 impl Metrics {
@@ -35,7 +36,12 @@ impl Metrics {
             "token_server_token_present",
             "1 when the last read of the token file found a complete token",
         )?;
+        let connections_dropped = IntCounter::new(
+            "token_server_connections_dropped_total",
+            "Connections closed unanswered because their pool of open connections was full",
+        )?;
         registry.register(Box::new(fetches.clone()))?;
+        registry.register(Box::new(connections_dropped.clone()))?;
         registry.register(Box::new(refused_vec.clone()))?;
         registry.register(Box::new(not_ready.clone()))?;
         registry.register(Box::new(token_present.clone()))?;
@@ -50,6 +56,7 @@ impl Metrics {
             refused,
             not_ready,
             token_present,
+            connections_dropped,
         })
     }
 

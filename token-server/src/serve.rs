@@ -30,8 +30,12 @@ use crate::token::{self, TokenError};
 
 /// Default of `--file`: where K3s writes the join token for agents.
 pub const DEFAULT_TOKEN_FILE: &str = "/var/lib/rancher/k3s/server/node-token";
-/// Clients are few (one agent); more connections than this wait in the backlog.
+/// Open connections from `--allow`ed peers; clients are few (one agent). Beyond it, new
+/// connections are closed at once.
 const MAX_CONNECTIONS: usize = 32;
+/// Open connections from other peers (each only ever gets a 403): a separate, smaller pool,
+/// so that strangers holding connections open cannot crowd out the agent.
+const MAX_STRANGER_CONNECTIONS: usize = 4;
 /// A client that has not sent its request head by then is dropped (slowloris).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// hyper's smallest read buffer; a larger request head is answered 431.
@@ -392,7 +396,10 @@ fn respond(status: StatusCode, content_type: HeaderValue, body: Bytes) -> Respon
 /// drains the connections still open.
 async fn serve(app: Arc<App>, listener: TcpListener) -> Ending {
     let mut connections = JoinSet::new();
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Slots {
+        allowed: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+        strangers: Arc::new(Semaphore::new(MAX_STRANGER_CONNECTIONS)),
+    };
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -410,7 +417,7 @@ async fn serve(app: Arc<App>, listener: TcpListener) -> Ending {
                 () = app.spent.notified() => Ending::Spent,
             }
         };
-        accept_until(&app, &listener, &http, &permits, &mut connections, ended).await
+        accept_until(&app, &listener, &http, &slots, &mut connections, ended).await
     };
     match ending {
         Ending::Signal => tracing::info!("received a signal; exiting"),
@@ -434,7 +441,7 @@ async fn serve(app: Arc<App>, listener: TcpListener) -> Ending {
                 () = tokio::time::sleep(app.linger) => ending,
             }
         };
-        accept_until(&app, &listener, &http, &permits, &mut connections, lingered).await;
+        accept_until(&app, &listener, &http, &slots, &mut connections, lingered).await;
     }
     drop(listener);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
@@ -452,11 +459,17 @@ async fn serve(app: Arc<App>, listener: TcpListener) -> Ending {
     ending
 }
 
+/// Connection slots, one pool for `--allow`ed peers and one for everybody else.
+struct Slots {
+    allowed: Arc<Semaphore>,
+    strangers: Arc<Semaphore>,
+}
+
 async fn accept_until(
     app: &Arc<App>,
     listener: &TcpListener,
     http: &http1::Builder,
-    permits: &Arc<Semaphore>,
+    slots: &Slots,
     connections: &mut JoinSet<()>,
     stop: impl Future<Output = Ending>,
 ) -> Ending {
@@ -464,14 +477,6 @@ async fn accept_until(
     loop {
         // Reap finished connections so the set does not grow with every request.
         while connections.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            biased;
-            ending = &mut stop => return ending,
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => return Ending::Signal,
-            },
-        };
         let (stream, peer) = tokio::select! {
             biased;
             ending = &mut stop => return ending,
@@ -483,6 +488,16 @@ async fn accept_until(
                     continue;
                 }
             },
+        };
+        let pool = if app.allow.permits(peer.ip()) {
+            &slots.allowed
+        } else {
+            &slots.strangers
+        };
+        let Ok(permit) = pool.clone().try_acquire_owned() else {
+            app.metrics.connections_dropped.inc();
+            tracing::debug!(%peer, "too many open connections; closed this one unanswered");
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let conn_app = app.clone();

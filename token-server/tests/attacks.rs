@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
 use support::*;
@@ -511,4 +512,65 @@ fn healthz_answers_allowed_peers() {
         (answer.status, answer.body.as_slice()),
         (200, b"ok\n".as_slice())
     );
+}
+
+#[test]
+fn a_request_head_that_never_ends_is_dropped_and_logged() {
+    let dir = ServerDir::new(true);
+    let server = Server::start(&[
+        "--file",
+        dir.token_path().to_str().unwrap(),
+        "--allow",
+        "127.0.0.111/32",
+    ]);
+    let mut stream = connect_from(ip(AGENT_IP), server.addr);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    stream
+        .write_all(b"GET /node-token HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        server
+            .log
+            .wait_for("reason=malformed", Duration::from_secs(5))
+    );
+    assert!(
+        server.log.text().contains("timeout"),
+        "{}",
+        server.log.text()
+    );
+}
+
+#[test]
+fn strangers_holding_connections_cannot_crowd_out_the_agent() {
+    let dir = ServerDir::new(true);
+    let server = Server::start(&[
+        "--file",
+        dir.token_path().to_str().unwrap(),
+        "--allow",
+        "127.0.0.111/32",
+    ]);
+    // Six idle connections from a stranger: four fit its pool, two are closed at once.
+    let idle: Vec<_> = (0..6)
+        .map(|_| connect_from(ip(STRANGER_IP), server.addr))
+        .collect();
+    let ok = raw(AGENT_IP, server.addr, &get("/node-token", None));
+    assert_eq!(ok.status, 200);
+    let metrics =
+        String::from_utf8(raw(AGENT_IP, server.addr, &get("/metrics", None)).body).unwrap();
+    assert_eq!(
+        metric(&metrics, "token_server_connections_dropped_total"),
+        2
+    );
+    drop(idle);
 }
