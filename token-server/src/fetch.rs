@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Empty, Limited};
+use http_body_util::{BodyExt as _, Empty, LengthLimitError, Limited};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
@@ -57,6 +57,11 @@ pub enum FetchError {
     BadUrl { url: String, why: &'static str },
     #[error("--out {0}")]
     BadOut(String),
+    #[error("--bind {addr}: cannot use it as a local address ({source})")]
+    BadBind {
+        addr: IpAddr,
+        source: std::io::Error,
+    },
     #[error("no token from {url} after {waited} ({attempts} attempts); the last attempt: {last}")]
     TimedOut {
         url: String,
@@ -150,6 +155,11 @@ pub fn parse_url(url: &str) -> Result<Target, FetchError> {
 pub fn run(cfg: FetchConfig) -> Result<(), FetchError> {
     if let Some(out) = &cfg.out {
         private_file::check_writable_target(out).map_err(FetchError::BadOut)?;
+    }
+    if let Some(addr) = cfg.bind {
+        // A typo here would otherwise look like a server that never answers.
+        std::net::TcpListener::bind((addr, 0))
+            .map_err(|source| FetchError::BadBind { addr, source })?;
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -254,7 +264,7 @@ async fn attempt(cfg: &FetchConfig) -> Attempt {
     let mut last = String::from("no address to connect to");
     for addr in addrs {
         match exchange(cfg, addr).await {
-            Ok((status, body)) => return classify(target, status, &body),
+            Ok((status, body)) => return classify(target, status, body.as_deref()),
             Err(why) => last = why,
         }
     }
@@ -271,8 +281,12 @@ async fn resolve(target: &Target) -> Result<Vec<SocketAddr>, String> {
     }
 }
 
-/// One request on a fresh connection: the status and at most [`MAX_BODY`] bytes of body.
-async fn exchange(cfg: &FetchConfig, addr: SocketAddr) -> Result<(StatusCode, Bytes), String> {
+/// One request on a fresh connection: the status and the body, `None` when it is longer
+/// than [`MAX_BODY`] (and so no token).
+async fn exchange(
+    cfg: &FetchConfig,
+    addr: SocketAddr,
+) -> Result<(StatusCode, Option<Bytes>), String> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
@@ -300,12 +314,11 @@ async fn exchange(cfg: &FetchConfig, addr: SocketAddr) -> Result<(StatusCode, By
             .await
             .map_err(|e| format!("{addr} closed the connection: {e}"))?;
         let status = response.status();
-        let body = Limited::new(response.into_body(), MAX_BODY)
-            .collect()
-            .await
-            .map_err(|e| format!("reading the answer from {addr} failed: {e}"))?
-            .to_bytes();
-        Ok((status, body))
+        match Limited::new(response.into_body(), MAX_BODY).collect().await {
+            Ok(body) => Ok((status, Some(body.to_bytes()))),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Ok((status, None)),
+            Err(e) => Err(format!("reading the answer from {addr} failed: {e}")),
+        }
     }
     .await;
     driver.abort();
@@ -329,7 +342,7 @@ fn build_request(cfg: &FetchConfig) -> Result<Request<Empty<Bytes>>, hyper::http
 
 /// Turns an answer into the next step. Statuses that cannot get better by waiting (the
 /// address, the secret, the URL, the budget) end the fetch at once with what to do.
-fn classify(target: &Target, status: StatusCode, body: &[u8]) -> Attempt {
+fn classify(target: &Target, status: StatusCode, body: Option<&[u8]>) -> Attempt {
     let refused = |why: &str| {
         Attempt::Fatal(FetchError::Refused {
             url: target.url.clone(),
@@ -338,7 +351,7 @@ fn classify(target: &Target, status: StatusCode, body: &[u8]) -> Attempt {
         })
     };
     match status.as_u16() {
-        200 => match token::parse(body) {
+        200 => match body.map_or(Err(TokenError::TooLong), token::parse) {
             Ok(token) => {
                 if token.kind == token::Kind::Short {
                     tracing::warn!(
@@ -416,7 +429,7 @@ mod tests {
     #[test]
     fn a_token_answer_is_normalised_to_one_line() {
         let body = b"abcdef.0123456789abcdef\r\n";
-        match classify(&target(), StatusCode::OK, body) {
+        match classify(&target(), StatusCode::OK, Some(body)) {
             Attempt::Token(t) => assert_eq!(t, b"abcdef.0123456789abcdef\n"),
             _ => panic!("expected a token"),
         }
@@ -430,18 +443,17 @@ mod tests {
             Attempt::Token(_) => 0,
             Attempt::Retry(_) => 255,
         };
-        assert_eq!(
-            code(classify(&t, StatusCode::OK, b"<html>Welcome</html>")),
-            5
-        );
-        assert_eq!(code(classify(&t, StatusCode::OK, b"")), 5);
+        let page = b"<html>Welcome</html>".as_slice();
+        assert_eq!(code(classify(&t, StatusCode::OK, Some(page))), 5);
+        assert_eq!(code(classify(&t, StatusCode::OK, Some(b""))), 5);
+        assert_eq!(code(classify(&t, StatusCode::OK, None)), 5);
         for status in [401, 403, 404, 405, 410, 418, 301] {
             let s = StatusCode::from_u16(status).unwrap();
-            assert_eq!(code(classify(&t, s, b"")), 4, "{status}");
+            assert_eq!(code(classify(&t, s, Some(b""))), 4, "{status}");
         }
         for status in [503, 502, 500, 429] {
             let s = StatusCode::from_u16(status).unwrap();
-            assert_eq!(code(classify(&t, s, b"")), 255, "{status}");
+            assert_eq!(code(classify(&t, s, None)), 255, "{status}");
         }
     }
 }

@@ -202,7 +202,36 @@ fn nobody_listening_times_out_with_exit_3() {
 
 #[test]
 fn a_body_that_is_not_a_token_is_never_written() {
-    // An impostor: a web server that answers every request with a page.
+    let page = "<html><body>Index of /</body></html>\n".to_owned();
+    let huge = "a".repeat(100_000);
+    for (body, why) in [
+        (page, "space, a control character"),
+        (huge, "longer than 512 bytes"),
+    ] {
+        let addr = impostor(body);
+        let out_dir = tempfile::tempdir().unwrap();
+        let out = out_dir.path().join("agent-token");
+        let fetched = fetch(
+            &[
+                "--url",
+                &format!("http://{addr}/node-token"),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            SECRET,
+            Duration::from_secs(30),
+        );
+        assert_eq!(fetched.status.code(), Some(5), "{}", fetched.log.text());
+        let log = fetched.log.text();
+        assert!(log.contains("is not a K3s token"), "{log}");
+        assert!(log.contains(why), "{log}");
+        assert!(!out.exists());
+        assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 0);
+    }
+}
+
+/// A web server on 127.0.0.110 that answers every request 200 with `body`.
+fn impostor(body: String) -> std::net::SocketAddr {
     let listener = TcpListener::bind((SERVER_IP, 0)).unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -210,7 +239,6 @@ fn a_body_that_is_not_a_token_is_never_written() {
             let Ok(mut stream) = stream else { break };
             let mut buf = [0u8; 1024];
             let _ = stream.read(&mut buf);
-            let body = "<html><body>Index of /</body></html>\n";
             let _ = write!(
                 stream,
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -218,22 +246,7 @@ fn a_body_that_is_not_a_token_is_never_written() {
             );
         }
     });
-    let out_dir = tempfile::tempdir().unwrap();
-    let out = out_dir.path().join("agent-token");
-    let fetched = fetch(
-        &[
-            "--url",
-            &format!("http://{addr}/node-token"),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        SECRET,
-        Duration::from_secs(30),
-    );
-    assert_eq!(fetched.status.code(), Some(5), "{}", fetched.log.text());
-    assert!(fetched.log.text().contains("is not a K3s token"));
-    assert!(!out.exists());
-    assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 0);
+    addr
 }
 
 #[test]
@@ -242,6 +255,18 @@ fn bad_arguments_are_refused_with_one_clear_sentence() {
     let open_secret = dir.path().join("secret");
     std::fs::write(&open_secret, SECRET).unwrap();
     let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (
+            // A TEST-NET-2 address: not local, so it cannot be bound; nothing is sent.
+            args(&[
+                "fetch",
+                "--url",
+                "http://127.0.0.110:1/node-token",
+                "--bind",
+                "198.51.100.7",
+            ]),
+            1,
+            "--bind 198.51.100.7: cannot use it as a local address",
+        ),
         (
             args(&["serve", "--listen", "0.0.0.0:8080"]),
             1,
