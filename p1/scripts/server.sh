@@ -30,7 +30,8 @@ INSTALL_K3S_VERSION=$K3S_VERSION install_k3s server \
 
 # token-server runs as a throwaway user (DynamicUser) that cannot read K3s' files: systemd
 # hands it copies of the token and the secret as credentials (root-only /run/credentials/),
-# and the unit may talk to the agent's address only, even if the program had a bug.
+# and the unit may talk to the agent's address only, even if the program had a bug. The
+# credential is read through any symlink K3s keeps at node-token.
 install -d -m 0700 "$SECRET_DIR"
 (umask 077 && printf '%s\n' "$TOKEN_SECRET" >"$SECRET_DIR/secret")
 unset TOKEN_SECRET
@@ -38,7 +39,7 @@ systemctl stop token-server.service 2>/dev/null || true
 systemctl reset-failed token-server.service 2>/dev/null || true
 sandbox=(
   -p DynamicUser=yes
-  -p "LoadCredential=node-token:$NODE_TOKEN"
+  -p "LoadCredential=node-token:$(readlink -f "$NODE_TOKEN")"
   -p "LoadCredential=secret:$SECRET_DIR/secret"
   -p CapabilityBoundingSet=
   -p NoNewPrivileges=yes
