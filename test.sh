@@ -171,6 +171,22 @@ shell_checks() {
 # it): the virtualbox block is then skipped unchecked. A VBoxManage that only answers
 # --version makes the VirtualBox provider usable, so its settings are validated too; Vagrant
 # calls nothing else for `validate`.
+# p1 and p2 each install K3s (each part is self-contained, as the subject wants), from the
+# same pins: a version bump that forgets one of them fails here.
+k3s_pins_check() {
+  step "K3s pins agree between p1 and p2"
+  local name p1 p2
+  for name in K3S_VERSION K3S_RELEASE K3S_SHA256 K3S_INSTALLER K3S_INSTALLER_SHA256; do
+    p1=$(sed -n "s/^$name=//p" p1/scripts/common.sh)
+    p2=$(sed -n "s/^$name=//p" p2/scripts/server.sh)
+    if [[ -z $p1 || $p1 != "$p2" ]]; then
+      echo "$name differs: p1/scripts/common.sh has '$p1', p2/scripts/server.sh has '$p2'" >&2
+      return 1
+    fi
+  done
+  echo "ok: $(sed -n 's/^K3S_VERSION=//p' p1/scripts/common.sh) pinned alike"
+}
+
 # server.sh and worker.sh find the private NIC by its address. Checked for real in a network
 # namespace where the host-only address sits on enp0s8 and the NAT one on eth1 (the names
 # differ between boxes; assuming eth1 is the classic p1 bug).
@@ -202,6 +218,7 @@ main() {
   chart_checks
   vagrant_checks
   p1_interface_check
+  k3s_pins_check
   step "all checks passed"
 }
 

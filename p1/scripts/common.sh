@@ -5,12 +5,14 @@
 STAGE=/tmp/iot-p1
 K3S_IMAGES=/var/lib/rancher/k3s/agent/images
 
-# The K3s installer (get.k3s.io) at a fixed commit of k3s-io/k3s, so the script that runs
-# as root does not change under us; it then checks the k3s binary against the release's
-# sha256sum-amd64.txt. Its own sha256 could not be computed where this was written (no
-# access to GitHub); set K3S_INSTALLER_SHA256 to enforce it (see p1/README.md).
-K3S_INSTALLER_URL=https://raw.githubusercontent.com/k3s-io/k3s/0136cf258954a458da1404858396342724b93d24/install.sh
-K3S_INSTALLER_SHA256=${K3S_INSTALLER_SHA256:-}
+# K3s, pinned twice (the same pins as p2/scripts/server.sh; test.sh checks they agree): the
+# binary by its release sha256, the installer (which writes the systemd unit and the uninstall
+# script) by the sha256 of install.sh at the release's tag.
+K3S_VERSION="v1.35.5+k3s1"
+K3S_RELEASE="https://github.com/k3s-io/k3s/releases/download/v1.35.5%2Bk3s1"
+K3S_SHA256="267d18da7b3c837d82283f0588fb9031a8a6ff3c0dac772c260c40852ce515f6"
+K3S_INSTALLER="https://raw.githubusercontent.com/k3s-io/k3s/v1.35.5%2Bk3s1/install.sh"
+K3S_INSTALLER_SHA256="8598e002e61d658fed7b7542fc6d2c66d8da6eae69e088830105d2ee1ffb6d91"
 
 log() { printf '==> %s\n' "$*"; }
 die() {
@@ -54,20 +56,25 @@ ensure_curl() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends curl ca-certificates
 }
 
-# Runs the pinned installer with $@ as the k3s arguments; INSTALL_K3S_VERSION and any K3S_*
-# variables come from the caller's environment.
-install_k3s() {
-  local installer
-  ensure_curl
-  installer=$(mktemp)
-  curl -sfL --retry 3 "$K3S_INSTALLER_URL" -o "$installer" ||
-    die "cannot download the K3s installer from $K3S_INSTALLER_URL"
-  if [[ -n $K3S_INSTALLER_SHA256 ]]; then
-    echo "$K3S_INSTALLER_SHA256  $installer" | sha256sum --check --quiet ||
-      die "the K3s installer does not match K3S_INSTALLER_SHA256; refusing to run it"
-  else
-    log "K3s installer pinned by commit only (K3S_INSTALLER_SHA256 unset)"
+# Downloads $1 to $2 and checks it against sha256 $3; removes the file on a mismatch.
+fetch_verified() {
+  curl --fail --silent --show-error --location --retry 3 --connect-timeout 10 -o "$2" "$1" ||
+    die "cannot download $1"
+  if ! echo "$3  $2" | sha256sum --check --quiet; then
+    rm -f "$2"
+    die "$1 does not have the pinned sha256 $3; refusing to install it"
   fi
-  sh "$installer" "$@"
-  rm -f "$installer"
+}
+
+# Installs the pinned K3s binary, then runs the pinned installer with $@ as the k3s arguments
+# (it only writes the service; K3S_* variables come from the caller's environment).
+install_k3s() {
+  local work
+  ensure_curl
+  work=$(mktemp -d)
+  fetch_verified "$K3S_RELEASE/k3s" "$work/k3s" "$K3S_SHA256"
+  install -m 0755 "$work/k3s" /usr/local/bin/k3s
+  fetch_verified "$K3S_INSTALLER" "$work/install.sh" "$K3S_INSTALLER_SHA256"
+  INSTALL_K3S_SKIP_DOWNLOAD=true INSTALL_K3S_VERSION="$K3S_VERSION" sh "$work/install.sh" "$@"
+  rm -rf "$work"
 }

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # <login>S: the K3s server, and token-server handing its join token to <login>SW once.
-# Run by Vagrant as root, with SERVER_IP, WORKER_IP, TOKEN_PORT, K3S_VERSION, TOKEN_SECRET.
+# Run by Vagrant as root, with SERVER_IP, WORKER_IP, TOKEN_PORT, TOKEN_SECRET.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source /tmp/iot-p1/scripts/common.sh
 trap 'rm -rf "$STAGE"' EXIT
 
-require_env SERVER_IP WORKER_IP TOKEN_PORT K3S_VERSION TOKEN_SECRET
+require_env SERVER_IP WORKER_IP TOKEN_PORT TOKEN_SECRET
 NODE_TOKEN=/var/lib/rancher/k3s/server/node-token
 SECRET_DIR=/run/token-server
 TOKEN_TTL=10m
@@ -23,7 +23,7 @@ install -m 0755 -o vagrant -g vagrant "$STAGE/scripts/check.sh" /home/vagrant/p1
 install -m 0644 -o vagrant -g vagrant "$STAGE"/confs/*.yaml /home/vagrant/p1/confs/
 
 log "installing the K3s server $K3S_VERSION"
-INSTALL_K3S_VERSION=$K3S_VERSION install_k3s server \
+install_k3s server \
   --node-ip "$SERVER_IP" --advertise-address "$SERVER_IP" --flannel-iface "$iface"
 # The installer returns once K3s reports ready, by which time the token exists.
 [[ -s $NODE_TOKEN ]] || die "K3s is up but $NODE_TOKEN is missing; see journalctl -u k3s"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # <login>SW: fetches the join token from token-server on <login>S, then joins as K3s agent.
-# Run by Vagrant as root, with SERVER_IP, WORKER_IP, TOKEN_PORT, K3S_VERSION, TOKEN_SECRET.
+# Run by Vagrant as root, with SERVER_IP, WORKER_IP, TOKEN_PORT, TOKEN_SECRET.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source /tmp/iot-p1/scripts/common.sh
 trap 'rm -rf "$STAGE"' EXIT
 
-require_env SERVER_IP WORKER_IP TOKEN_PORT K3S_VERSION TOKEN_SECRET
+require_env SERVER_IP WORKER_IP TOKEN_PORT TOKEN_SECRET
 AGENT_TOKEN=/etc/rancher/k3s/agent-token
 
 iface=$(interface_with "$WORKER_IP")
@@ -28,6 +28,6 @@ token-server fetch --url "http://$SERVER_IP:$TOKEN_PORT/node-token" \
 unset TOKEN_SECRET
 
 log "joining as K3s agent $K3S_VERSION"
-INSTALL_K3S_VERSION=$K3S_VERSION K3S_URL="https://$SERVER_IP:6443" K3S_TOKEN_FILE=$AGENT_TOKEN \
+K3S_URL="https://$SERVER_IP:6443" K3S_TOKEN_FILE=$AGENT_TOKEN \
   install_k3s agent --node-ip "$WORKER_IP" --flannel-iface "$iface"
 log "joined; run check.sh on the server to see both nodes and pods talk"
