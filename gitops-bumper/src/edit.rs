@@ -73,21 +73,29 @@ impl Target {
     }
 }
 
+impl Target {
+    /// `spec.template.spec.containers[0].image: echo-app:v1` (with the document number in a
+    /// multi-document file).
+    pub fn summary(&self) -> String {
+        let tag = self.old_tag.as_deref().unwrap_or("(untagged)");
+        let document = if self.document > 0 {
+            format!("(document {}) ", self.document + 1)
+        } else {
+            String::new()
+        };
+        let value = match (self.kind, self.repository.as_str()) {
+            (TargetKind::ImageScalar, repo) => format!("{repo}:{tag}"),
+            (TargetKind::HelmTag, "") => tag.to_owned(),
+            (TargetKind::HelmTag, repo) => format!("{tag} (repository {repo})"),
+        };
+        format!("{document}{}: {value}", self.yaml_path)
+    }
+}
+
 impl fmt::Display for Target {
     /// `line 21 spec.template.spec.containers[0].image: echo-app:v1`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tag = self.old_tag.as_deref().unwrap_or("(untagged)");
-        write!(f, "line {} ", self.line)?;
-        if self.document > 0 {
-            write!(f, "(document {}) ", self.document + 1)?;
-        }
-        match (self.kind, self.repository.as_str()) {
-            (TargetKind::ImageScalar, repo) => write!(f, "{}: {repo}:{tag}", self.yaml_path),
-            (TargetKind::HelmTag, "") => write!(f, "{}: {tag}", self.yaml_path),
-            (TargetKind::HelmTag, repo) => {
-                write!(f, "{}: {tag} (repository {repo})", self.yaml_path)
-            }
-        }
+        write!(f, "line {} {}", self.line, self.summary())
     }
 }
 

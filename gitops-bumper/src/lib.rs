@@ -13,8 +13,13 @@
 //!   (plain HTTP);
 //! - the recipe: [`bump`] (find → edit → commit → push, with retries).
 
+pub mod bump;
 pub mod diff;
+pub mod duration;
 pub mod edit;
+pub mod git;
 pub mod image;
 pub mod message;
 pub mod plan;
+pub mod probe;
+pub mod rollout;
