@@ -29,13 +29,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use futures::TryStreamExt;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, WatchEvent, WatchParams,
 };
-use kube::{Client, ResourceExt};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config, ResourceExt};
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -483,9 +485,38 @@ pub enum WaitError {
         /// The decoding error.
         source: serde_json::Error,
     },
+    /// No usable kubeconfig.
+    #[error("cannot load the kube config ({0}); pass --kubeconfig FILE and/or --context NAME")]
+    Config(String),
     /// The API server refused or could not be reached.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+}
+
+/// A client for the cluster that runs Argo CD: `kubeconfig` (or `$KUBECONFIG`, or
+/// `~/.kube/config`, or the in-cluster service account) with its `context` (or the current
+/// one).
+pub async fn client(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Client, WaitError> {
+    let options = KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..KubeConfigOptions::default()
+    };
+    let config = match (kubeconfig, context) {
+        (Some(path), _) => {
+            let file = Kubeconfig::read_from(path)
+                .map_err(|e| WaitError::Config(format!("{}: {e}", path.display())))?;
+            Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|e| WaitError::Config(format!("{}: {e}", path.display())))?
+        }
+        (None, Some(_)) => Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| WaitError::Config(e.to_string()))?,
+        (None, None) => Config::infer()
+            .await
+            .map_err(|e| WaitError::Config(e.to_string()))?,
+    };
+    Ok(Client::try_from(config)?)
 }
 
 fn applications(client: Client, app: &AppRef) -> Api<DynamicObject> {
