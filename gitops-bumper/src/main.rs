@@ -179,14 +179,15 @@ fn init_logging(verbosity: u8) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let ours = match verbosity {
-        0 => LevelFilter::WARN,
-        1 => LevelFilter::INFO,
-        2 => LevelFilter::DEBUG,
-        _ => LevelFilter::TRACE,
+    // Errors reach the user as one `error:` line; libraries' own logs only with -v.
+    let (ours, theirs) = match verbosity {
+        0 => (LevelFilter::WARN, LevelFilter::OFF),
+        1 => (LevelFilter::INFO, LevelFilter::WARN),
+        2 => (LevelFilter::DEBUG, LevelFilter::INFO),
+        _ => (LevelFilter::TRACE, LevelFilter::DEBUG),
     };
     let filter = Targets::new()
-        .with_default(LevelFilter::WARN)
+        .with_default(theirs)
         .with_target("gitops_bumper", ours);
     tracing_subscriber::registry()
         .with(
@@ -199,6 +200,14 @@ fn init_logging(verbosity: u8) {
 }
 
 fn run(cli: &Cli) -> u8 {
+    // With --wait, make sure the Application can be watched before anything is pushed.
+    let cluster = match cli.wait.then(|| preflight(cli)).transpose() {
+        Ok(cluster) => cluster,
+        Err(message) => {
+            eprintln!("error: {message}; nothing was committed or pushed");
+            return EXIT_ERROR;
+        }
+    };
     let token = std::env::var(&cli.token_env).ok().filter(|t| !t.is_empty());
     let request = BumpRequest {
         repo_dir: cli.repo.clone().unwrap_or_else(|| PathBuf::from(".")),
@@ -277,15 +286,20 @@ fn run(cli: &Cli) -> u8 {
             (Some(remote_tip.to_string()), None)
         }
     };
-    if !cli.wait {
+    let Some(cluster) = cluster else {
         return EXIT_OK;
-    }
+    };
     let expect = Expectation {
         revision,
         image_tag: Some(cli.tag.to_string()),
         image: Some(cli.image.clone()),
     };
-    match wait(cli, &expect, pushed_at.unwrap_or_else(Instant::now)) {
+    match wait(
+        cli,
+        cluster,
+        &expect,
+        pushed_at.unwrap_or_else(Instant::now),
+    ) {
         Ok(()) => EXIT_OK,
         Err(message) => {
             eprintln!("error: {message}");
@@ -299,18 +313,39 @@ fn run(cli: &Cli) -> u8 {
     }
 }
 
-/// `--wait`: refresh, watch, optionally probe; every step timed from the push.
-fn wait(cli: &Cli, expect: &Expectation, pushed_at: Instant) -> Result<(), String> {
+/// The runtime and client `--wait` uses, once the Application has answered.
+struct Cluster {
+    runtime: tokio::runtime::Runtime,
+    client: kube::Client,
+}
+
+fn preflight(cli: &Cli) -> Result<Cluster, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let app = AppRef::new(&cli.app_namespace, &cli.app);
+    let client = runtime
+        .block_on(async {
+            let client = rollout::client(cli.kubeconfig.as_deref(), cli.context.as_deref()).await?;
+            rollout::application_status(client.clone(), &app).await?;
+            Ok::<_, rollout::WaitError>(client)
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(Cluster { runtime, client })
+}
+
+/// `--wait`: refresh, watch, optionally probe; every step timed from the push.
+fn wait(
+    cli: &Cli,
+    cluster: Cluster,
+    expect: &Expectation,
+    pushed_at: Instant,
+) -> Result<(), String> {
+    let Cluster { runtime, client } = cluster;
+    let app = AppRef::new(&cli.app_namespace, &cli.app);
     let since_push = || output::seconds(pushed_at.elapsed());
     runtime.block_on(async {
-        let client = rollout::client(cli.kubeconfig.as_deref(), cli.context.as_deref())
-            .await
-            .map_err(|e| e.to_string())?;
         println!(
             "waiting for Application {app} (timeout {}s)",
             cli.timeout.as_secs()

@@ -27,7 +27,6 @@
 //! The rules (what counts as reached, what counts as failed) are pure functions over
 //! [`ApplicationStatus`], see [`assess`]; the watch loop around them is thin.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -312,8 +311,10 @@ pub enum Failure {
 
 /// The rules: which goals `status` meets for `expect`, and whether it has failed.
 ///
-/// Synced, Healthy and the image only count once the expected revision is the one synced:
-/// before the refresh the Application is usually Synced and Healthy — at the old commit.
+/// Synced, Healthy and the image only count once the expected revision is the one compared:
+/// before the refresh the Application is usually Synced and Healthy — at the old commit. And
+/// Healthy only counts once Synced: while the new commit is OutOfSync, health still describes
+/// the old pods.
 pub fn assess(status: &ApplicationStatus, expect: &Expectation) -> Assessment {
     let mut required = Vec::new();
     if expect.revision.is_some() {
@@ -328,10 +329,12 @@ pub fn assess(status: &ApplicationStatus, expect: &Expectation) -> Assessment {
         Some(want) => status.revisions().iter().any(|r| same_revision(r, want)),
         None => true,
     };
+    let synced = at_revision && status.sync.status.as_deref() == Some("Synced");
     let met = |goal: Goal| match goal {
         Goal::Revision => at_revision,
-        Goal::Synced => at_revision && status.sync.status.as_deref() == Some("Synced"),
-        Goal::Healthy => at_revision && status.health.status.as_deref() == Some("Healthy"),
+        Goal::Synced => synced,
+        // Health while OutOfSync is the old pods' health; it means something once synced.
+        Goal::Healthy => synced && status.health.status.as_deref() == Some("Healthy"),
         Goal::Image => at_revision && holds_image(status, expect),
     };
     let (reached, missing) = required.into_iter().partition(|g| met(*g));
@@ -424,7 +427,7 @@ impl fmt::Display for Milestone {
 /// A finished rollout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolloutReport {
-    /// When each goal was first met, since the wait started.
+    /// When each goal was first met, since the wait started, in that order.
     pub reached: Vec<(Goal, Duration)>,
     /// The whole wait.
     pub elapsed: Duration,
@@ -489,8 +492,24 @@ pub enum WaitError {
     #[error("cannot load the kube config ({0}); pass --kubeconfig FILE and/or --context NAME")]
     Config(String),
     /// The API server refused or could not be reached.
-    #[error("Kubernetes API: {0}")]
+    #[error("Kubernetes API: {}", error_chain(.0))]
     Kube(#[from] kube::Error),
+}
+
+/// `client error (Connect): tcp connect error: Connection refused (os error 111)`: the
+/// outermost message alone rarely says what went wrong.
+fn error_chain(e: &kube::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// A client for the cluster that runs Argo CD: `kubeconfig` (or `$KUBECONFIG`, or
@@ -530,6 +549,22 @@ fn not_found(e: kube::Error, app: &AppRef) -> WaitError {
     }
 }
 
+/// Reads the Application's status once (e.g. to check, before pushing, that it can be
+/// watched at all).
+pub async fn application_status(
+    client: Client,
+    app: &AppRef,
+) -> Result<ApplicationStatus, WaitError> {
+    let object = applications(client, app)
+        .get(&app.name)
+        .await
+        .map_err(|e| not_found(e, app))?;
+    ApplicationStatus::of(&object).map_err(|source| WaitError::BadStatus {
+        app: app.clone(),
+        source,
+    })
+}
+
 /// Asks Argo CD to re-read Git now instead of at its next poll (every ~3 minutes): a JSON merge
 /// patch setting `metadata.annotations["argocd.argoproj.io/refresh"] = "hard"`.
 #[tracing::instrument(skip(client))]
@@ -565,7 +600,7 @@ pub async fn wait_for_rollout(
         app,
         expect,
         started: Instant::now(),
-        reached: BTreeMap::new(),
+        reached: Vec::new(),
         last_state: None,
         last_status: ApplicationStatus::default(),
         last_watch_error: None,
@@ -644,7 +679,8 @@ struct Tracker<'a, F> {
     app: &'a AppRef,
     expect: &'a Expectation,
     started: Instant,
-    reached: BTreeMap<Goal, Duration>,
+    /// Goals in the order they were first met.
+    reached: Vec<(Goal, Duration)>,
     last_state: Option<String>,
     last_status: ApplicationStatus,
     last_watch_error: Option<String>,
@@ -668,8 +704,8 @@ impl<F: FnMut(&Milestone)> Tracker<'_, F> {
         }
         let assessment = assess(&status, self.expect);
         for goal in &assessment.reached {
-            if !self.reached.contains_key(goal) {
-                self.reached.insert(*goal, elapsed);
+            if !self.reached.iter().any(|(g, _)| g == goal) {
+                self.reached.push((*goal, elapsed));
                 (self.progress)(&Milestone::Reached {
                     elapsed,
                     goal: *goal,
@@ -784,6 +820,19 @@ mod tests {
         let a = assess(&done, &expect());
         assert_eq!(a.missing, []);
         assert_eq!(done.messages(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn healthy_while_out_of_sync_is_the_old_pods_health() {
+        let s = status(serde_json::json!({
+            "sync": {"status": "OutOfSync", "revision": REV},
+            "health": {"status": "Healthy"},
+            "summary": {"images": ["echo-app:v1"]},
+            "operationState": {"phase": "Running"}
+        }));
+        let a = assess(&s, &expect());
+        assert_eq!(a.reached, [Goal::Revision]);
+        assert_eq!(a.missing, [Goal::Synced, Goal::Healthy, Goal::Image]);
     }
 
     #[test]

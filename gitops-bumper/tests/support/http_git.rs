@@ -2,8 +2,6 @@
 //! for Basic authentication and hands authenticated requests to the real `git http-backend`
 //! (CGI). It counts refused attempts, so a test can prove the client gives up.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,12 +12,12 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use tokio::io::AsyncWriteExt as _;
 
+use super::server::TestServer;
+
 pub struct HttpGit {
-    pub port: u16,
+    server: TestServer,
     /// Requests that carried wrong credentials.
-    pub refused: Arc<AtomicUsize>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    refused: Arc<AtomicUsize>,
 }
 
 struct Shared {
@@ -33,9 +31,6 @@ struct Shared {
 impl HttpGit {
     /// Serves the repositories under `root` to anyone whose password is `token` (as `user`).
     pub fn start(root: PathBuf, user: &str, token: &str) -> HttpGit {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
         let refused = Arc::new(AtomicUsize::new(0));
         let shared = Arc::new(Shared {
             root,
@@ -43,44 +38,12 @@ impl HttpGit {
             user: user.to_owned(),
             refused: refused.clone(),
         });
-        let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    tokio::select! {
-                        _ = &mut stop => break,
-                        accepted = listener.accept() => {
-                            let Ok((stream, peer)) = accepted else { continue };
-                            let shared = shared.clone();
-                            tokio::spawn(async move {
-                                let service = hyper::service::service_fn(move |req| {
-                                    handle(req, shared.clone(), peer)
-                                });
-                                let io = hyper_util::rt::TokioIo::new(stream);
-                                let _ = hyper::server::conn::http1::Builder::new()
-                                    .serve_connection(io, service)
-                                    .await;
-                            });
-                        }
-                    }
-                }
-            });
-        });
-        HttpGit {
-            port,
-            refused,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        }
+        let server = TestServer::start(move |req| handle(req, shared.clone()));
+        HttpGit { server, refused }
     }
 
     pub fn url(&self, repo: &str) -> String {
-        format!("http://127.0.0.1:{}/{repo}", self.port)
+        format!("http://127.0.0.1:{}/{repo}", self.server.port)
     }
 
     pub fn refused(&self) -> usize {
@@ -88,22 +51,7 @@ impl HttpGit {
     }
 }
 
-impl Drop for HttpGit {
-    fn drop(&mut self) {
-        if let Some(s) = self.shutdown.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-async fn handle(
-    req: Request<Incoming>,
-    shared: Arc<Shared>,
-    peer: SocketAddr,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Response<Full<Bytes>> {
     let authorized = match req.headers().get(hyper::header::AUTHORIZATION) {
         Some(value) if password(value.as_bytes()).as_deref() == Some(shared.token.as_str()) => true,
         Some(_) => {
@@ -113,17 +61,17 @@ async fn handle(
         None => false,
     };
     if !authorized {
-        return Ok(Response::builder()
+        return Response::builder()
             .status(StatusCode::UNAUTHORIZED)
             .header("WWW-Authenticate", "Basic realm=\"git\"")
             .body(Full::new(Bytes::from_static(b"authentication required\n")))
-            .unwrap());
+            .unwrap();
     }
-    Ok(cgi(req, &shared, peer).await)
+    cgi(req, &shared).await
 }
 
 /// Runs `git http-backend` for one request, as a web server's CGI module would.
-async fn cgi(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Response<Full<Bytes>> {
+async fn cgi(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
     let header = |name: &str| {
@@ -149,7 +97,7 @@ async fn cgi(req: Request<Incoming>, shared: &Shared, peer: SocketAddr) -> Respo
         .env("HTTP_CONTENT_ENCODING", header("content-encoding"))
         .env("GIT_PROTOCOL", header("git-protocol"))
         .env("REMOTE_USER", &shared.user)
-        .env("REMOTE_ADDR", peer.ip().to_string())
+        .env("REMOTE_ADDR", "127.0.0.1")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());

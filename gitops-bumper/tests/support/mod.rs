@@ -3,7 +3,9 @@
 //! 127.0.0.1, and the real `gitops-bumper` binary run in an isolated environment.
 #![allow(dead_code)]
 
+pub mod fake_argocd;
 pub mod http_git;
+pub mod server;
 
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
