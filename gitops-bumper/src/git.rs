@@ -498,11 +498,23 @@ impl GitRepo {
         reflog: &str,
     ) -> Result<(), GitError> {
         if self.is_checked_out(branch) {
-            let tree = self.repo.find_commit(to)?.into_object();
+            let target = self.repo.find_commit(to)?;
+            let old_tree = self.repo.find_commit(from)?.tree()?;
+            let diff = self
+                .repo
+                .diff_tree_to_tree(Some(&old_tree), Some(&target.tree()?), None)?;
+            // Only the files that differ: a full checkout would stat the whole working tree.
             let mut checkout = CheckoutBuilder::new();
-            checkout.safe();
+            checkout.safe().disable_pathspec_match(true);
+            for delta in diff.deltas() {
+                for file in [delta.old_file(), delta.new_file()] {
+                    if let Some(path) = file.path() {
+                        checkout.path(path);
+                    }
+                }
+            }
             self.repo
-                .checkout_tree(&tree, Some(&mut checkout))
+                .checkout_tree(target.as_object(), Some(&mut checkout))
                 .map_err(|e| GitError::WorkingTreeBehind {
                     commit: short(to),
                     message: e.message().to_owned(),
