@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # gitops-bumper's bump-commit-push, side by side with the shell way, in one run on one machine.
 #
-# A GitOps repository of 1,000 files (the p3 layout, 4 files, plus 996 other manifests) with a local bare
-# remote; each measured run makes a real bump to a new tag, commits it and pushes it:
+# A GitOps repository of 1,000 files (the p3 layout, 4 files, plus 996 other manifests) with a
+# local bare remote; each measured run makes a real bump to a new tag, commits and pushes it:
 #   - gitops-bumper <tag>                      (default paths: p3/confs, charts/p3)
 #   - gitops-bumper <tag> --path .             (every one of the 1,000 YAML files parsed)
 #   - the shell way: sed -i on the two files, git commit -a, git push
+#   - gitops-bumper with SSL_CERT_FILE=/dev/null: not a way to run it, a diagnostic — libgit2
+#     (https feature) has OpenSSL parse the system CA bundle at start-up, whatever the remote;
+#     the difference to the first line is that cost
 # hyperfine reports mean/min/max of each; then the peak RSS of one bump (GNU time).
 #
 # usage: bench/gitops-bumper.sh [RUNS]      (default 50 runs per command, after 3 warm-ups)
@@ -75,6 +78,7 @@ echo "# repository: $(git -C "$REPO" ls-files | wc -l) files; remote: local bare
 # Each run bumps to a tag never used before, so every run commits and pushes.
 BUMP_DEFAULT="$BUMPER \"t\$(date +%s%N)\" --repo $REPO >/dev/null"
 BUMP_ALL="$BUMPER \"t\$(date +%s%N)\" --repo $REPO --path . >/dev/null"
+BUMP_NO_CA="SSL_CERT_FILE=/dev/null $BUMP_DEFAULT"
 SHELL_WAY="cd $REPO && t=t\$(date +%s%N) && \
 sed -i -E \"s/(image: \\\"echo-app:)[^\\\"]*/\\1\$t/\" p3/confs/playground.yaml && \
 sed -i -E \"s/^(  tag: ).*/\\1\$t/\" charts/p3/values.yaml && \
@@ -84,7 +88,8 @@ JSON=$WORK_ROOT/hyperfine.json
 hyperfine --warmup 3 --runs "$RUNS" --shell bash --export-json "$JSON" \
   -n "gitops-bumper" "$BUMP_DEFAULT" \
   -n "gitops-bumper --path ." "$BUMP_ALL" \
-  -n "sed + git commit + git push" "$SHELL_WAY" >/dev/null
+  -n "sed + git commit + git push" "$SHELL_WAY" \
+  -n "gitops-bumper, no CA bundle" "$BUMP_NO_CA" >/dev/null
 
 echo
 printf '%-30s %9s %9s %9s\n' "bump-commit-push" "mean" "min" "max"
@@ -99,6 +104,7 @@ echo "# commands (hyperfine --warmup 3 --runs $RUNS --shell bash):"
 echo "#   gitops-bumper:               $BUMP_DEFAULT"
 echo "#   gitops-bumper --path .:      $BUMP_ALL"
 echo "#   sed + git commit + git push: $SHELL_WAY"
+echo "#   gitops-bumper, no CA bundle: $BUMP_NO_CA"
 
 RSS_CMD="/usr/bin/time -f %M $BUMPER t\$(date +%s%N) --repo $REPO --path ."
 peak=$( { /usr/bin/time -f %M "$BUMPER" "t$(date +%s%N)" --repo "$REPO" --path . >/dev/null; } 2>&1 | tail -n 1)
