@@ -8,14 +8,13 @@
 //! Layers, as in the rest of iot-rs:
 //! - pure rules: [`image`] (tags, references, `--image` matching), [`edit`] (find and splice
 //!   tag scalars in YAML), [`plan`] (several files, ambiguity, diff, message), [`diff`],
-//!   [`message`], [`duration`];
+//!   [`message`];
 //! - adapters: [`git`] (git2), [`rollout`] (kube: Argo CD Application status), [`probe`]
 //!   (plain HTTP);
 //! - the recipe: [`bump`] (find → edit → commit → push, with retries).
 
 pub mod bump;
 pub mod diff;
-pub mod duration;
 pub mod edit;
 pub mod git;
 pub mod image;

@@ -14,10 +14,13 @@ use kube::Client;
 use kube::client::Body;
 use serde_json::{Value, json};
 
+mod support;
+
+use support::application::{application, old_status, status};
+
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
 const REV: &str = "0123456789abcdef0123456789abcdef01234567";
-const OLD: &str = "fedcba9876543210fedcba9876543210fedcba98";
 const APP_PATH: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications";
 
 fn mock() -> (Client, Handle) {
@@ -35,29 +38,6 @@ fn expect() -> Expectation {
         image_tag: Some("v2".to_owned()),
         image: Some(ImageMatcher::parse("echo-app").unwrap()),
     }
-}
-
-fn application(resource_version: &str, status: Value) -> Value {
-    json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": "playground", "namespace": "argocd",
-                     "resourceVersion": resource_version},
-        "spec": {"source": {"repoURL": "http://git.example/p3.git", "path": "p3/confs"}},
-        "status": status
-    })
-}
-
-fn status(revision: &str, sync: &str, health: &str, images: &[&str]) -> Value {
-    json!({
-        "sync": {"status": sync, "revision": revision},
-        "health": {"status": health},
-        "summary": {"images": images}
-    })
-}
-
-fn old_status() -> Value {
-    status(OLD, "Synced", "Healthy", &["echo-app:v1"])
 }
 
 fn json_response(code: StatusCode, body: &Value) -> Response<Body> {
@@ -100,6 +80,17 @@ async fn next(
     (request, send)
 }
 
+/// The refresh: a PATCH of the Application under our field manager.
+async fn next_refresh(
+    handle: &mut Handle,
+) -> (
+    Request<Body>,
+    tower_test::mock::SendResponse<Response<Body>>,
+) {
+    let uri = format!("{APP_PATH}/playground?&fieldManager=gitops-bumper");
+    next(handle, Method::PATCH, &uri).await
+}
+
 async fn answer_get(handle: &mut Handle, object: Value) {
     let (_, send) = next(handle, Method::GET, &format!("{APP_PATH}/playground")).await;
     send.send_response(json_response(StatusCode::OK, &object));
@@ -114,12 +105,7 @@ async fn answer_watch(handle: &mut Handle, resource_version: &str, events: &[(&s
 async fn refresh_then_watch_from_progressing_to_synced_healthy_with_the_new_image() {
     let (client, mut handle) = mock();
     let server = tokio::spawn(async move {
-        let (request, send) = next(
-            &mut handle,
-            Method::PATCH,
-            &format!("{APP_PATH}/playground?&fieldManager=gitops-bumper"),
-        )
-        .await;
+        let (request, send) = next_refresh(&mut handle).await;
         assert_eq!(
             request.headers()["content-type"],
             "application/merge-patch+json"
@@ -344,12 +330,7 @@ async fn an_ended_watch_resumes_from_the_last_version_and_410_gone_relists() {
 async fn a_missing_application_is_named_with_what_to_check() {
     let (client, mut handle) = mock();
     let server = tokio::spawn(async move {
-        let (_, send) = next(
-            &mut handle,
-            Method::PATCH,
-            &format!("{APP_PATH}/playground?&fieldManager=gitops-bumper"),
-        )
-        .await;
+        let (_, send) = next_refresh(&mut handle).await;
         send.send_response(json_response(
             StatusCode::NOT_FOUND,
             &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",

@@ -14,10 +14,10 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use serde_json::{Value, json};
 
+use super::application::{application, old_status, status};
 use super::server::{TestServer, respond};
 
 const APP_PATH: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications";
-const OLD_REVISION: &str = "fedcba9876543210fedcba9876543210fedcba98";
 
 /// How the Application behaves once it sees the new commit.
 #[derive(Debug, Clone, Copy)]
@@ -87,18 +87,19 @@ async fn route(
         (&Method::GET, p) if p == app_path => json(application("1", old_status())),
         (&Method::GET, APP_PATH) if query.contains("watch=true") => {
             let (revision, tag) = synced(remote);
+            let image = format!("echo-app:{tag}");
             let events = match script {
                 Script::RollsOut => vec![
                     running(&revision),
-                    status(&revision, "Synced", "Progressing", &["v1", &tag]),
-                    status(&revision, "Synced", "Healthy", &[&tag]),
+                    status(&revision, "Synced", "Progressing", &["echo-app:v1", &image]),
+                    status(&revision, "Synced", "Healthy", &[&image]),
                 ],
                 Script::Degrades => {
-                    let mut degraded = status(&revision, "Synced", "Degraded", &[&tag]);
+                    let mut degraded = status(&revision, "Synced", "Degraded", &[&image]);
                     degraded["health"]["message"] =
                         json!("Deployment \"playground\" exceeded its progress deadline");
                     vec![
-                        status(&revision, "Synced", "Progressing", &["v1", &tag]),
+                        status(&revision, "Synced", "Progressing", &["echo-app:v1", &image]),
                         degraded,
                     ]
                 }
@@ -146,31 +147,8 @@ fn synced(remote: &PathBuf) -> (String, String) {
     (revision, tag)
 }
 
-fn application(resource_version: &str, status: Value) -> Value {
-    json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": "playground", "namespace": "argocd",
-                     "resourceVersion": resource_version},
-        "status": status
-    })
-}
-
-fn status(revision: &str, sync: &str, health: &str, tags: &[&str]) -> Value {
-    let images: Vec<String> = tags.iter().map(|t| format!("echo-app:{t}")).collect();
-    json!({
-        "sync": {"status": sync, "revision": revision},
-        "health": {"status": health},
-        "summary": {"images": images}
-    })
-}
-
-fn old_status() -> Value {
-    status(OLD_REVISION, "Synced", "Healthy", &["v1"])
-}
-
 fn running(revision: &str) -> Value {
-    let mut s = status(revision, "OutOfSync", "Healthy", &["v1"]);
+    let mut s = status(revision, "OutOfSync", "Healthy", &["echo-app:v1"]);
     s["operationState"] = json!({"phase": "Running", "message": "syncing"});
     s
 }

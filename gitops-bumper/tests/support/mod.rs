@@ -3,6 +3,7 @@
 //! 127.0.0.1, and the real `gitops-bumper` binary run in an isolated environment.
 #![allow(dead_code)]
 
+pub mod application;
 pub mod fake_argocd;
 pub mod http_git;
 pub mod server;
