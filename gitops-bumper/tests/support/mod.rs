@@ -274,10 +274,12 @@ pub struct GitDaemon {
 impl GitDaemon {
     pub fn start(sandbox: &Sandbox, root: &Path) -> GitDaemon {
         let port = free_port();
+        // The daemon itself, not the `git` wrapper: killing the wrapper would orphan it.
+        let exec_path = sandbox.git(root, &["--exec-path"]);
+        let daemon = format!("{exec_path}/git-daemon");
         let child = sandbox
-            .command("git", root)
+            .command(&daemon, root)
             .args([
-                "daemon",
                 "--reuseaddr",
                 "--export-all",
                 "--enable=receive-pack",
