@@ -106,6 +106,8 @@ pub enum Outcome {
     RemoteAlreadyAtTag {
         /// The remote's tip.
         remote_tip: Oid,
+        /// The branch.
+        branch: String,
     },
 }
 
@@ -280,7 +282,7 @@ pub fn run(
         }
         plan = plan_at(&repo, request, remote_tip, &branch)?;
         if plan.is_noop() {
-            return Ok(Outcome::RemoteAlreadyAtTag { remote_tip });
+            return Ok(Outcome::RemoteAlreadyAtTag { remote_tip, branch });
         }
         base = remote_tip;
         commit = commit_plan(&repo, &plan, base, checked_out, &signatures, request)?;

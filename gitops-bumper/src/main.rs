@@ -280,12 +280,11 @@ fn run(cli: &Cli) -> u8 {
             );
             (Some(commit.to_string()), Some(p.at))
         }
-        Outcome::RemoteAlreadyAtTag { remote_tip } => {
+        Outcome::RemoteAlreadyAtTag { remote_tip, branch } => {
             println!(
-                "{}/{} already has {} at {} (someone pushed it first): nothing committed, \
-                 your branch is untouched; git pull to catch up",
+                "{}/{branch} already has {} at {} (someone pushed it first): nothing \
+                 committed, your branch is untouched; git pull to catch up",
                 cli.remote,
-                cli.branch.as_deref().unwrap_or("(current branch)"),
                 cli.tag,
                 short(remote_tip)
             );

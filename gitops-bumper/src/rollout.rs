@@ -633,6 +633,10 @@ async fn watch<F: FnMut(&Milestone)>(
             let mut events = 0usize;
             let stream = match api.watch(&params, &version).await {
                 Ok(stream) => stream,
+                // Not allowed to watch: waiting longer cannot change that.
+                Err(kube::Error::Api(status)) if matches!(status.code, 401 | 403) => {
+                    return Err(WaitError::Kube(kube::Error::Api(status)));
+                }
                 Err(e) => {
                     tracker.last_watch_error = Some(e.to_string());
                     tokio::time::sleep(REWATCH_DELAY).await;

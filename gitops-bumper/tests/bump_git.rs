@@ -240,6 +240,26 @@ fn outside_a_repository_the_error_says_where_to_run() {
 }
 
 #[test]
+fn a_detached_head_needs_a_branch() {
+    let (sb, remote, work) = Sandbox::repo_with_remote();
+    sb.git(&work, &["checkout", "-q", "--detach"]);
+    let before = sb.snapshot(&work, &remote);
+    let run = sb.bumper(&work, &["v2"], &[]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: HEAD is detached; check out the branch to bump or pass --branch\n"
+    );
+    assert_eq!(sb.snapshot(&work, &remote), before);
+    let run = sb.bumper(&work, &["v2", "--branch", "main"], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        sb.git(&remote, &["rev-parse", "main"]),
+        sb.git(&work, &["rev-parse", "main"])
+    );
+}
+
+#[test]
 fn no_push_commits_locally_only() {
     let (sb, remote, work) = Sandbox::repo_with_remote();
     let remote_before = sb.git(&remote, &["rev-parse", "main"]);
@@ -391,7 +411,11 @@ fn a_stale_clone_whose_remote_already_has_the_tag_commits_nothing() {
     let before = sb.snapshot(&work, &remote);
     let run = sb.bumper(&work, &["v2"], &[]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("already has v2"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("origin/main already has v2 at "),
+        "{}",
+        run.stdout
+    );
     assert_eq!(sb.snapshot(&work, &remote), before);
 }
 

@@ -348,6 +348,28 @@ async fn a_missing_application_is_named_with_what_to_check() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_forbidden_watch_fails_at_once_instead_of_waiting_out_the_timeout() {
+    let (client, mut handle) = mock();
+    let server = tokio::spawn(async move {
+        answer_get(&mut handle, application("100", old_status())).await;
+        let (_, send) = next(&mut handle, Method::GET, &watch_uri("100")).await;
+        send.send_response(json_response(
+            StatusCode::FORBIDDEN,
+            &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "message": "applications.argoproj.io is forbidden: cannot watch",
+                    "reason": "Forbidden", "code": 403}),
+        ));
+    });
+    let started = tokio::time::Instant::now();
+    let err = wait_for_rollout(client, &app(), &expect(), Duration::from_secs(60), |_| {})
+        .await
+        .unwrap_err();
+    server.await.unwrap();
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert!(err.to_string().contains("cannot watch"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_deleted_application_ends_the_wait() {
     let (client, mut handle) = mock();
     let server = tokio::spawn(async move {
