@@ -134,7 +134,7 @@ pub enum EditError {
         /// The reference.
         value: String,
     },
-    /// Nesting deeper than [`MAX_DEPTH`].
+    /// Nesting deeper than 256 levels.
     #[error("line {line}: YAML nested more than {MAX_DEPTH} levels deep; refusing to walk it")]
     TooDeep {
         /// 1-based line.

@@ -215,11 +215,6 @@ impl GitRepo {
         Ok(GitRepo { repo })
     }
 
-    /// The repository's working tree.
-    pub fn workdir(&self) -> &Path {
-        self.repo.workdir().unwrap_or_else(|| self.repo.path())
-    }
-
     /// The branch HEAD points at.
     pub fn current_branch(&self) -> Result<String, GitError> {
         // An unborn branch has no commit to bump; treat it like a missing one below.
