@@ -144,7 +144,7 @@ struct Cli {
 
     /// Give up waiting after this long (e.g. 90s, 5m)
     #[arg(long, value_name = "DURATION", default_value = "5m",
-          value_parser = parse_timeout, help_heading = "Wait")]
+          value_parser = humantime::parse_duration, help_heading = "Wait")]
     timeout: Duration,
 
     /// Also poll this plain-http URL until the app answers with the new version
@@ -163,12 +163,6 @@ struct Cli {
 
 fn parse_template(text: &str) -> Result<String, message::TemplateError> {
     message::validate(text).map(|()| text.to_owned())
-}
-
-/// Go's duration syntax, as echo-app's flags read it (one way to write a duration here).
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    echo_app::flags::parse_go_duration(text)
-        .ok_or_else(|| format!("`{text}` is not a duration; write it like 90s, 5m, 1m30s or 500ms"))
 }
 
 fn parse_probe_url(text: &str) -> Result<String, probe::ProbeError> {

@@ -182,8 +182,8 @@ fn wait_needs_a_push_and_the_probe_needs_plain_http() {
             "is not a plain http:// URL; the probe speaks plain HTTP only",
         ),
         (
-            &["v2", "--wait", "--timeout", "5 minutes"][..],
-            "is not a duration; write it like 90s, 5m, 1m30s or 500ms",
+            &["v2", "--wait", "--timeout", "soon"][..],
+            "invalid value 'soon' for '--timeout <DURATION>'",
         ),
     ] {
         let run = sb.bumper(&work, args, &[]);
