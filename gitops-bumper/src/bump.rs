@@ -255,14 +255,6 @@ pub fn run(
             attempt,
             reason: &reason,
         });
-        if attempt == attempts {
-            return Err(BumpError::GaveUp {
-                remote: request.remote.clone(),
-                branch,
-                attempts,
-                reason,
-            });
-        }
         let remote_tip = repo.fetch(&request.remote, &branch, &request.credentials)?;
         if repo.contains(base, remote_tip)? {
             // The remote has nothing we lack: the refusal is a hook or a protection rule.
@@ -279,6 +271,14 @@ pub fn run(
                 branch,
             }
             .into());
+        }
+        if attempt == attempts {
+            return Err(BumpError::GaveUp {
+                remote: request.remote.clone(),
+                branch,
+                attempts,
+                reason,
+            });
         }
         plan = plan_at(&repo, request, remote_tip, &branch)?;
         if plan.is_noop() {

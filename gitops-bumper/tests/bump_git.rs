@@ -402,6 +402,26 @@ fn a_stale_clone_fetches_re_applies_and_pushes_on_top_without_force() {
 }
 
 #[test]
+fn unpushed_local_work_on_a_moved_remote_is_diverged_not_forced() {
+    let (sb, remote, work) = Sandbox::repo_with_remote();
+    write(&work, "README.md", "# local, not pushed\n");
+    sb.git(&work, &["commit", "-qam", "local work"]);
+    let other = sb.clone(remote.to_str().unwrap(), "other");
+    write(&other, "README.md", "# theirs\n");
+    sb.git(&other, &["commit", "-qam", "their work"]);
+    sb.git(&other, &["push", "-q"]);
+    let before = sb.snapshot(&work, &remote);
+    let run = sb.bumper(&work, &["v2"], &[]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: your main and origin/main have diverged; pull (and resolve) first, then run \
+         again — gitops-bumper never force-pushes\n"
+    );
+    assert_eq!(sb.snapshot(&work, &remote), before);
+}
+
+#[test]
 fn a_stale_clone_whose_remote_already_has_the_tag_commits_nothing() {
     let (sb, remote, work) = Sandbox::repo_with_remote();
     let other = sb.clone(remote.to_str().unwrap(), "other");
