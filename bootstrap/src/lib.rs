@@ -10,15 +10,15 @@
 //! - [`recipes`] are the user-visible actions as short sequences of named, timed steps run by
 //!   [`recipes::steps::Steps`], which `bootstrap p3` reuses.
 
-// pub mod cli;
-// pub mod docker;
-// pub mod error;
-// pub mod kubeconfig_file;
-// pub mod recipes;
+pub mod cli;
+pub mod docker;
+pub mod error;
+pub mod kubeconfig_file;
+pub mod recipes;
 pub mod spec;
-// pub mod standin;
+pub mod standin;
 
-// pub use error::Error;
+pub use error::Error;
 
 /// The K3s image every node runs unless `--image` says otherwise: k3d HEAD's default tag,
 /// which the pinned `k8s-openapi` feature (`v1_35`) of the Kubernetes tools matches.

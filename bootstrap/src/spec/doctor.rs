@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use super::ports::HostBinding;
+use super::ports::{HostBinding, Protocol};
 
 /// Oldest Docker API bootstrap drives (Docker 19.03): `Init`, tmpfs and archive uploads all
 /// work there.
@@ -34,6 +34,7 @@ pub struct EngineFacts {
 pub struct WantedPort {
     pub owner: String,
     pub binding: HostBinding,
+    pub protocol: Protocol,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -200,7 +201,7 @@ pub fn evaluate(facts: &DoctorFacts) -> Vec<Finding> {
     });
 
     for (wanted, state) in &facts.ports {
-        let addr = display_binding(&wanted.binding);
+        let addr = wanted.describe();
         out.push(match state {
             PortState::Free => finding(
                 Level::Ok,
@@ -256,6 +257,16 @@ fn display_binding(b: &HostBinding) -> String {
     format!("{ip}:{}", b.host_port)
 }
 
+impl WantedPort {
+    fn describe(&self) -> String {
+        let addr = display_binding(&self.binding);
+        match self.protocol {
+            Protocol::Tcp => addr,
+            other => format!("{addr}/{}", other.as_str()),
+        }
+    }
+}
+
 fn parse_version(v: &str) -> Option<(u32, u32)> {
     let (major, minor) = v.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))
@@ -287,6 +298,7 @@ mod tests {
                         host_ip: "127.0.0.1".into(),
                         host_port: "6443".into(),
                     },
+                    protocol: Protocol::Tcp,
                 },
                 PortState::Free,
             )],

@@ -10,6 +10,7 @@ pub mod filter;
 pub mod fixes;
 pub mod kubeconfig;
 pub mod loadbalancer;
+pub mod logs;
 pub mod names;
 pub mod ports;
 pub mod workloads;
