@@ -159,9 +159,9 @@ impl Engine {
                         ) => message,
                         Ok(LogOutput::StdIn { .. }) => continue,
                         Err(e) => {
-                            return Err(DockerError::api(format!("follow the log of {container}"))(
-                                e,
-                            ));
+                            return Err(
+                                DockerError::api(format!("follow the log of {container}"))(e),
+                            );
                         }
                     };
                     if matcher.feed(&chunk) {

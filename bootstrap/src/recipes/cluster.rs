@@ -56,6 +56,9 @@ pub struct CreatedCluster {
 #[derive(Debug, Default)]
 struct Owned {
     network: Option<String>,
+    /// Kubeconfig files this run merged the cluster into or wrote.
+    merged_into: Option<PathBuf>,
+    written: Option<PathBuf>,
 }
 
 fn cluster_labels(name: &ClusterName) -> [(&str, &str); 2] {
@@ -72,9 +75,6 @@ pub async fn create(
     interrupt: impl Future<Output = &'static str>,
 ) -> Result<CreatedCluster, Error> {
     let name = req.plan.name().clone();
-    if req.preflight {
-        preflight(engine, &req.plan, steps).await?;
-    }
     steps
         .run("check the name is free", async {
             if engine
@@ -88,6 +88,9 @@ pub async fn create(
             }
         })
         .await?;
+    if req.preflight {
+        preflight(engine, &req.plan, steps).await?;
+    }
     ensure_images(engine, &req.plan.images(), steps).await?;
 
     let owned = Mutex::new(Owned::default());
@@ -237,7 +240,7 @@ async fn build(
         .run("kubeconfig", async {
             let kc = fetch_kubeconfig(engine, &server0, name, &plan.options.api, req.wait_timeout)
                 .await?;
-            write_kubeconfig(&kc, &req.kubeconfig)?;
+            write_kubeconfig(&kc, &req.kubeconfig, owned)?;
             Ok::<_, Error>(kc)
         })
         .await?;
@@ -309,12 +312,21 @@ pub async fn fetch_kubeconfig(
     }
 }
 
-fn write_kubeconfig(kc: &Kubeconfig, out: &KubeconfigOutput) -> Result<(), Error> {
+fn write_kubeconfig(
+    kc: &Kubeconfig,
+    out: &KubeconfigOutput,
+    owned: &Mutex<Owned>,
+) -> Result<(), Error> {
     if let Some((path, switch)) = &out.merge_into {
         kubeconfig_file::merge_into(path, kc, *switch)?;
+        owned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .merged_into = Some(path.clone());
     }
     if let Some(path) = &out.write_to {
         kubeconfig_file::write_atomic(path, kc)?;
+        owned.lock().unwrap_or_else(PoisonError::into_inner).written = Some(path.clone());
     }
     Ok(())
 }
@@ -359,6 +371,16 @@ async fn rollback(
             && let Err(e) = engine.remove_network(net).await
         {
             problems.push(e.to_string());
+        }
+        if let Some(path) = &owned.merged_into
+            && let Err(e) = kubeconfig_file::remove_cluster(path, name)
+        {
+            problems.push(e.to_string());
+        }
+        if let Some(path) = &owned.written
+            && let Err(e) = std::fs::remove_file(path)
+        {
+            problems.push(format!("cannot delete {}: {e}", path.display()));
         }
         if problems.is_empty() {
             Ok(())
