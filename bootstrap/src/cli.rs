@@ -489,8 +489,8 @@ async fn create(a: CreateArgs, steps: &Steps) -> Result<u8, Error> {
         rollback: !a.no_rollback,
     };
     let created = cluster::create(&engine, req, steps, shutdown_signal()).await;
-    if !steps.records().is_empty() && !matches!(created, Err(Error::Preflight(_))) {
-        eprint!("\n{}", steps.summary());
+    if !matches!(created, Err(Error::Preflight(_))) {
+        steps.print_summary();
     }
     let created = created?;
     println!(

@@ -581,3 +581,26 @@ async fn a_failure_after_any_step_rolls_everything_back() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_image_that_cannot_be_pulled_stops_before_anything_exists() {
+    let engine = engine().await;
+    let mut cleanup = Cleanup::default();
+    let images = standins(&engine).await;
+    cleanup.standins(&images);
+    let name = cluster_name();
+    cleanup.clusters.push(name.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&name, &images, free_port(), free_port());
+    // a registry on loopback that refuses: the pull fails without leaving this machine
+    opts.image = format!("127.0.0.1:1/{}/k3s:none", unique("iot-test"));
+    let mut req = request(opts, dir.path().join("config"), Duration::from_secs(30));
+    req.preflight = false;
+    let err = create(&engine, req, &steps()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("Docker could not pull 127.0.0.1:1/"),
+        "{text}"
+    );
+    assert_eq!(leftovers(&name), Vec::<String>::new());
+}

@@ -22,8 +22,14 @@ fn get(port: u16) -> (u16, String) {
             s.write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")?;
             let mut raw = String::new();
             s.read_to_string(&mut raw)?;
-            let (head, body) = raw.split_once("\r\n\r\n").ok_or(std::io::ErrorKind::UnexpectedEof)?;
-            let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or(std::io::ErrorKind::InvalidData)?;
+            let (head, body) = raw
+                .split_once("\r\n\r\n")
+                .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+            let status = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .ok_or(std::io::ErrorKind::InvalidData)?;
             Ok((status, body.to_owned()))
         })();
         match attempt {
@@ -45,7 +51,10 @@ fn run(cleanup: &mut Cleanup, image: &str, port: u16, args: &[&str]) -> u16 {
     assert!(ok, "docker run {image}: {err}");
     let (_, out, _) = docker(&["port", &name, &format!("{port}/tcp")]);
     let host = out.lines().next().unwrap().trim();
-    assert!(host.starts_with("127.0.0.1:"), "published on 127.0.0.1 only: {host}");
+    assert!(
+        host.starts_with("127.0.0.1:"),
+        "published on 127.0.0.1 only: {host}"
+    );
     host.rsplit(':').next().unwrap().parse().unwrap()
 }
 
@@ -66,13 +75,22 @@ async fn echo_app_images_build_without_a_pull_and_answer() {
     let v2 = format!("{prefix}/echo-app:v2");
     cleanup.images.extend([v1.clone(), v2.clone()]);
     let built = built.unwrap();
-    assert_eq!(built.iter().map(|b| b.reference.as_str()).collect::<Vec<_>>(), [v1.as_str(), v2.as_str()]);
+    assert_eq!(
+        built
+            .iter()
+            .map(|b| b.reference.as_str())
+            .collect::<Vec<_>>(),
+        [v1.as_str(), v2.as_str()]
+    );
 
     for (image, version) in [(&v1, "v1"), (&v2, "v2")] {
         let port = run(&mut cleanup, image, 8888, &[]);
         let (status, body) = get(port);
         assert_eq!(status, 200);
-        assert_eq!(body, format!("{{\"status\":\"ok\", \"message\": \"{version}\"}}"));
+        assert_eq!(
+            body,
+            format!("{{\"status\":\"ok\", \"message\": \"{version}\"}}")
+        );
 
         let v = inspect("image", image);
         let config = &v["Config"];
@@ -80,13 +98,27 @@ async fn echo_app_images_build_without_a_pull_and_answer() {
         assert_eq!(config["Entrypoint"], serde_json::json!(["/echo-app"]));
         let exposed: Vec<&String> = config["ExposedPorts"].as_object().unwrap().keys().collect();
         assert_eq!(exposed, ["5678/tcp", "8888/tcp"]);
-        assert!(config["Env"].as_array().unwrap().contains(&serde_json::json!(format!("APP_VERSION={version}"))));
-        assert_eq!(config["Labels"]["org.opencontainers.image.title"], "echo-app");
+        assert!(
+            config["Env"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!(format!("APP_VERSION={version}")))
+        );
+        assert_eq!(
+            config["Labels"]["org.opencontainers.image.title"],
+            "echo-app"
+        );
         let layers = v["RootFS"]["Layers"].as_array().unwrap().len();
         assert_eq!(layers, 1, "FROM scratch + one COPY");
         let size = v["Size"].as_u64().unwrap();
-        println!("image {image}: {size} bytes ({:.2} MiB)", size as f64 / 1048576.0);
-        assert!(size < 20 * 1024 * 1024, "a static binary in a scratch image stays small");
+        println!(
+            "image {image}: {size} bytes ({:.2} MiB)",
+            size as f64 / 1048576.0
+        );
+        assert!(
+            size < 20 * 1024 * 1024,
+            "a static binary in a scratch image stays small"
+        );
     }
 
     // http-echo personality of the same image

@@ -202,6 +202,13 @@ impl Steps {
         out
     }
 
+    /// Prints the summary on stderr unless the runner is quiet.
+    pub fn print_summary(&self) {
+        if self.inner.display != Show::Quiet && !self.records().is_empty() {
+            eprint!("\n{}", self.summary());
+        }
+    }
+
     fn record(&self, record: Record) {
         self.inner
             .records
