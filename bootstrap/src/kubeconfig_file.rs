@@ -180,15 +180,18 @@ mod tests {
     use super::*;
     use crate::spec::ports::ApiEndpoint;
 
-    const K3S: &str = "apiVersion: v1\nclusters:\n- cluster:\n    server: https://127.0.0.1:6443\n  name: default\ncontexts:\n- context:\n    cluster: default\n    user: default\n  name: default\ncurrent-context: default\nkind: Config\nusers:\n- name: default\n  user:\n    client-key-data: S0VZ\n";
-
     fn kc(name: &str) -> Kubeconfig {
         let api = ApiEndpoint {
             host: "127.0.0.1".into(),
             host_ip: "127.0.0.1".into(),
             port: 6550,
         };
-        Kubeconfig::from_k3s(K3S, &ClusterName::parse(name).unwrap(), &api).unwrap()
+        Kubeconfig::from_k3s(
+            crate::spec::kubeconfig::tests::K3S_KUBECONFIG,
+            &ClusterName::parse(name).unwrap(),
+            &api,
+        )
+        .unwrap()
     }
 
     #[test]

@@ -210,13 +210,8 @@ fn unknown_workloads_are_named() {
 /// Ctrl-C (SIGINT) while a node waits: the binary rolls back, says so and exits 130.
 #[tokio::test]
 async fn ctrl_c_during_create_rolls_back() {
-    let engine = engine().await;
-    let mut cleanup = Cleanup::default();
-    let images = standins(&engine).await;
-    cleanup.standins(&images);
-    let name = cluster_name();
-    cleanup.clusters.push(name.clone());
-    let dir = tempfile::tempdir().unwrap();
+    let f = fixture().await;
+    let (_engine, images, name) = (&f.engine, &f.images, f.name.clone());
     let child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
         .args([
             "cluster",
@@ -236,7 +231,7 @@ async fn ctrl_c_during_create_rolls_back() {
             "120s",
             "--unprivileged-test-nodes",
         ])
-        .env("KUBECONFIG", dir.path().join("config"))
+        .env("KUBECONFIG", f.dir.path().join("config"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -271,20 +266,20 @@ async fn ctrl_c_during_create_rolls_back() {
         "{err}"
     );
     assert!(err.contains("✓ rollback"), "{err}");
+    assert!(
+        err.contains(&format!("✗ start {server} (")) && err.contains("): interrupted"),
+        "{err}"
+    );
     assert_eq!(leftovers(&name), Vec::<String>::new());
-    assert!(!dir.path().join("config").exists());
+    assert!(!f.dir.path().join("config").exists());
 }
 
 /// What k3d itself leaves on Docker for a cluster (labelled containers, network, volume):
 /// `bootstrap cluster list` shows it as k3d's and `cluster delete` removes all of it.
 #[tokio::test]
 async fn clusters_made_by_k3d_are_listed_and_deleted() {
-    let engine = engine().await;
-    let mut cleanup = Cleanup::default();
-    let images = standins(&engine).await;
-    cleanup.standins(&images);
-    let name = cluster_name();
-    cleanup.clusters.push(name.clone());
+    let f = fixture().await;
+    let (_engine, images, name) = (&f.engine, &f.images, f.name.clone());
     let net = format!("k3d-{name}");
     assert!(docker(&["network", "create", "--label", "app=k3d", &net]).0);
     assert!(

@@ -137,21 +137,17 @@ fn exec(container: &str, cmd: &[&str]) -> String {
 
 #[tokio::test]
 async fn create_matches_the_spec_and_delete_leaves_nothing() {
-    let engine = engine().await;
-    let mut cleanup = Cleanup::default();
-    let images = standins(&engine).await;
-    cleanup.standins(&images);
-    let name = cluster_name();
-    cleanup.clusters.push(name.clone());
+    let f = fixture().await;
+    let (engine, images, name) = (&f.engine, &f.images, f.name.clone());
     let home = tempfile::tempdir().unwrap();
     let kubeconfig = home.path().join(".kube/config");
     let (api_port, app_port) = (free_port(), free_port());
-    let opts = options(&name, &images, api_port, app_port);
+    let opts = options(&name, images, api_port, app_port);
     let plan = ClusterPlan::new(opts.clone()).unwrap();
     let steps = steps();
 
     let created = create(
-        &engine,
+        engine,
         request(opts, kubeconfig.clone(), Duration::from_secs(60)),
         &steps,
     )
@@ -246,7 +242,7 @@ async fn create_matches_the_spec_and_delete_leaves_nothing() {
         0o600
     );
     let again = cluster::kubeconfig(
-        &engine,
+        engine,
         &ClusterName::parse(&name).unwrap(),
         Duration::from_secs(5),
     )
@@ -255,7 +251,7 @@ async fn create_matches_the_spec_and_delete_leaves_nothing() {
     assert_eq!(again, created.kubeconfig);
 
     // list sees it as bootstrap's
-    let listed = cluster::list(&engine).await.unwrap();
+    let listed = cluster::list(engine).await.unwrap();
     let row = listed.iter().find(|c| c.name == name).expect("listed");
     assert_eq!(
         (
@@ -279,7 +275,7 @@ async fn create_matches_the_spec_and_delete_leaves_nothing() {
         kubeconfig: Some(kubeconfig.clone()),
         standalone_kubeconfig: None,
     };
-    let deleted = cluster::delete(&engine, &req, &steps).await.unwrap();
+    let deleted = cluster::delete(engine, &req, &steps).await.unwrap();
     assert_eq!(
         deleted,
         Deleted::Removed {
@@ -299,7 +295,7 @@ async fn create_matches_the_spec_and_delete_leaves_nothing() {
     let kc = Kubeconfig::parse(&std::fs::read_to_string(&kubeconfig).unwrap(), "test").unwrap();
     assert!(kc.clusters.is_empty() && kc.current_context.is_empty());
     assert_eq!(
-        cluster::delete(&engine, &req, &steps).await.unwrap(),
+        cluster::delete(engine, &req, &steps).await.unwrap(),
         Deleted::NotFound
     );
     println!("{}", steps.summary());
@@ -307,18 +303,13 @@ async fn create_matches_the_spec_and_delete_leaves_nothing() {
 
 #[tokio::test]
 async fn stop_start_and_an_existing_name() {
-    let engine = engine().await;
-    let mut cleanup = Cleanup::default();
-    let images = standins(&engine).await;
-    cleanup.standins(&images);
-    let name = cluster_name();
-    cleanup.clusters.push(name.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("config");
-    let opts = options(&name, &images, free_port(), free_port());
+    let f = fixture().await;
+    let (engine, images, name) = (&f.engine, &f.images, f.name.clone());
+    let kubeconfig = f.dir.path().join("config");
+    let opts = options(&name, images, free_port(), free_port());
     let steps = steps();
     create(
-        &engine,
+        engine,
         request(opts.clone(), kubeconfig.clone(), Duration::from_secs(60)),
         &steps,
     )
@@ -327,7 +318,7 @@ async fn stop_start_and_an_existing_name() {
 
     // a second create with the same name refuses before touching anything
     let err = create(
-        &engine,
+        engine,
         request(opts, kubeconfig, Duration::from_secs(60)),
         &steps,
     )
@@ -345,11 +336,11 @@ async fn stop_start_and_an_existing_name() {
     );
 
     let cluster_name = ClusterName::parse(&name).unwrap();
-    cluster::stop(&engine, &cluster_name, &steps).await.unwrap();
+    cluster::stop(engine, &cluster_name, &steps).await.unwrap();
     let (_, running, _) = docker(&["ps", "-q", "--filter", &format!("label=k3d.cluster={name}")]);
     assert_eq!(running.lines().count(), 0);
     // restarted nodes must print their ready line again: old lines do not count
-    cluster::start(&engine, &cluster_name, Duration::from_secs(30), &steps)
+    cluster::start(engine, &cluster_name, Duration::from_secs(30), &steps)
         .await
         .unwrap();
     let (_, running, _) = docker(&["ps", "-q", "--filter", &format!("label=k3d.cluster={name}")]);
@@ -360,21 +351,16 @@ async fn stop_start_and_an_existing_name() {
 
 #[tokio::test]
 async fn an_existing_network_is_reused_and_kept() {
-    let engine = engine().await;
-    let mut cleanup = Cleanup::default();
-    let images = standins(&engine).await;
-    cleanup.standins(&images);
-    let name = cluster_name();
-    cleanup.clusters.push(name.clone());
+    let mut f = fixture().await;
+    let (engine, images, name) = (&f.engine, &f.images, f.name.clone());
     let net = format!("k3d-{name}");
-    cleanup.networks.push(net.clone());
+    f.cleanup.networks.push(net.clone());
     assert!(docker(&["network", "create", &net]).0);
-    let dir = tempfile::tempdir().unwrap();
     let steps = steps();
-    let opts = options(&name, &images, free_port(), free_port());
+    let opts = options(&name, images, free_port(), free_port());
     create(
-        &engine,
-        request(opts, dir.path().join("config"), Duration::from_secs(60)),
+        engine,
+        request(opts, f.dir.path().join("config"), Duration::from_secs(60)),
         &steps,
     )
     .await
@@ -386,7 +372,7 @@ async fn an_existing_network_is_reused_and_kept() {
         kubeconfig: None,
         standalone_kubeconfig: None,
     };
-    let deleted = cluster::delete(&engine, &req, &steps).await.unwrap();
+    let deleted = cluster::delete(engine, &req, &steps).await.unwrap();
     assert!(
         matches!(deleted, Deleted::Removed { network: None, .. }),
         "{deleted:?}"
@@ -400,24 +386,19 @@ async fn an_existing_network_is_reused_and_kept() {
 
 #[tokio::test]
 async fn a_bound_port_fails_preflight_or_rolls_back_at_start() {
-    let engine = engine().await;
-    let mut cleanup = Cleanup::default();
-    let images = standins(&engine).await;
-    cleanup.standins(&images);
-    let name = cluster_name();
-    cleanup.clusters.push(name.clone());
-    let dir = tempfile::tempdir().unwrap();
+    let f = fixture().await;
+    let (engine, images, name) = (&f.engine, &f.images, f.name.clone());
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let steps = steps();
 
     // preflight names the port and who holds it, and nothing is created
-    let opts = options(&name, &images, port, free_port());
+    let opts = options(&name, images, port, free_port());
     let err = create(
-        &engine,
+        engine,
         request(
             opts.clone(),
-            dir.path().join("config"),
+            f.dir.path().join("config"),
             Duration::from_secs(30),
         ),
         &steps,
@@ -428,9 +409,9 @@ async fn a_bound_port_fails_preflight_or_rolls_back_at_start() {
     assert_eq!(leftovers(&name), Vec::<String>::new());
 
     // without preflight Docker refuses at start; everything is rolled back
-    let mut req = request(opts, dir.path().join("config"), Duration::from_secs(30));
+    let mut req = request(opts, f.dir.path().join("config"), Duration::from_secs(30));
     req.preflight = false;
-    let err = create(&engine, req, &steps).await.unwrap_err();
+    let err = create(engine, req, &steps).await.unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::RolledBack { .. }), "{text}");
     assert!(
@@ -443,7 +424,7 @@ async fn a_bound_port_fails_preflight_or_rolls_back_at_start() {
     );
     assert_eq!(leftovers(&name), Vec::<String>::new());
     assert!(
-        !dir.path().join("config").exists(),
+        !f.dir.path().join("config").exists(),
         "no kubeconfig was written"
     );
     drop(taken);
@@ -451,18 +432,13 @@ async fn a_bound_port_fails_preflight_or_rolls_back_at_start() {
 
 #[tokio::test]
 async fn a_node_that_never_logs_ready_is_rolled_back_with_its_last_lines() {
-    let engine = engine().await;
-    let mut cleanup = Cleanup::default();
-    let images = standins(&engine).await;
-    cleanup.standins(&images);
-    let name = cluster_name();
-    cleanup.clusters.push(name.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let mut opts = options(&name, &images, free_port(), free_port());
+    let f = fixture().await;
+    let (engine, images, name) = (&f.engine, &f.images, f.name.clone());
+    let mut opts = options(&name, images, free_port(), free_port());
     opts.k3s_args = vec![K3sArgFlag::parse("--standin-never-ready@server:0").unwrap()];
     let err = create(
-        &engine,
-        request(opts, dir.path().join("config"), Duration::from_secs(3)),
+        engine,
+        request(opts, f.dir.path().join("config"), Duration::from_secs(3)),
         &steps(),
     )
     .await
@@ -487,14 +463,9 @@ async fn a_node_that_never_logs_ready_is_rolled_back_with_its_last_lines() {
 
 #[tokio::test]
 async fn a_node_killed_while_starting_is_rolled_back() {
-    let engine = engine().await;
-    let mut cleanup = Cleanup::default();
-    let images = standins(&engine).await;
-    cleanup.standins(&images);
-    let name = cluster_name();
-    cleanup.clusters.push(name.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let mut opts = options(&name, &images, free_port(), free_port());
+    let f = fixture().await;
+    let (engine, images, name) = (&f.engine, &f.images, f.name.clone());
+    let mut opts = options(&name, images, free_port(), free_port());
     opts.k3s_args = vec![K3sArgFlag::parse("--standin-never-ready@server:0").unwrap()];
     let server = format!("k3d-{name}-server-0");
     let killer = {
@@ -512,8 +483,8 @@ async fn a_node_killed_while_starting_is_rolled_back() {
         })
     };
     let err = create(
-        &engine,
-        request(opts, dir.path().join("config"), Duration::from_secs(60)),
+        engine,
+        request(opts, f.dir.path().join("config"), Duration::from_secs(60)),
         &steps(),
     )
     .await
@@ -527,14 +498,9 @@ async fn a_node_killed_while_starting_is_rolled_back() {
 
 #[tokio::test]
 async fn a_failure_after_any_step_rolls_everything_back() {
-    let engine = engine().await;
-    let mut cleanup = Cleanup::default();
-    let images = standins(&engine).await;
-    cleanup.standins(&images);
-    let name = cluster_name();
-    cleanup.clusters.push(name.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("config");
+    let f = fixture().await;
+    let (engine, images, name) = (&f.engine, &f.images, f.name.clone());
+    let kubeconfig = f.dir.path().join("config");
     let steps_of_a_create = [
         "network".to_owned(),
         "volume".to_owned(),
@@ -550,10 +516,10 @@ async fn a_failure_after_any_step_rolls_everything_back() {
         "kubeconfig".to_owned(),
     ];
     for step in &steps_of_a_create {
-        let opts = options(&name, &images, free_port(), free_port());
+        let opts = options(&name, images, free_port(), free_port());
         let steps = steps().fail_after(step);
         let err = create(
-            &engine,
+            engine,
             request(opts, kubeconfig.clone(), Duration::from_secs(30)),
             &steps,
         )
@@ -584,19 +550,14 @@ async fn a_failure_after_any_step_rolls_everything_back() {
 
 #[tokio::test]
 async fn an_image_that_cannot_be_pulled_stops_before_anything_exists() {
-    let engine = engine().await;
-    let mut cleanup = Cleanup::default();
-    let images = standins(&engine).await;
-    cleanup.standins(&images);
-    let name = cluster_name();
-    cleanup.clusters.push(name.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let mut opts = options(&name, &images, free_port(), free_port());
+    let f = fixture().await;
+    let (engine, images, name) = (&f.engine, &f.images, f.name.clone());
+    let mut opts = options(&name, images, free_port(), free_port());
     // a registry on loopback that refuses: the pull fails without leaving this machine
     opts.image = format!("127.0.0.1:1/{}/k3s:none", unique("iot-test"));
-    let mut req = request(opts, dir.path().join("config"), Duration::from_secs(30));
+    let mut req = request(opts, f.dir.path().join("config"), Duration::from_secs(30));
     req.preflight = false;
-    let err = create(&engine, req, &steps()).await.unwrap_err();
+    let err = create(engine, req, &steps()).await.unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with("Docker could not pull 127.0.0.1:1/"),

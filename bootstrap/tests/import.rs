@@ -35,14 +35,12 @@ fn sha256_of_save(image: &str) -> (String, u64) {
 
 #[tokio::test]
 async fn every_node_receives_the_whole_image() {
-    let engine = engine().await;
-    let mut cleanup = Cleanup::default();
-    let images = standins(&engine).await;
-    cleanup.standins(&images);
+    let mut f = fixture().await;
+    let (engine, images, name) = (&f.engine, &f.images, f.name.clone());
 
     // an image with 8 MiB of incompressible data, so the stream spans many chunks
     let payload_image = format!("{}/payload:1", unique("iot-test"));
-    cleanup.images.push(payload_image.clone());
+    f.cleanup.images.push(payload_image.clone());
     let mut payload = vec![0u8; 8 * 1024 * 1024];
     getrandom::fill(&mut payload).unwrap();
     let context = archive::build(&[
@@ -63,15 +61,12 @@ async fn every_node_receives_the_whole_image() {
         .await
         .unwrap();
 
-    let name = cluster_name();
-    cleanup.clusters.push(name.clone());
-    let dir = tempfile::tempdir().unwrap();
     let steps = steps();
     create(
-        &engine,
+        engine,
         request(
-            options(&name, &images, free_port(), free_port()),
-            dir.path().join("config"),
+            options(&name, images, free_port(), free_port()),
+            f.dir.path().join("config"),
             Duration::from_secs(60),
         ),
         &steps,
@@ -81,7 +76,7 @@ async fn every_node_receives_the_whole_image() {
 
     let cluster = ClusterName::parse(&name).unwrap();
     let report = import::import(
-        &engine,
+        engine,
         &cluster,
         std::slice::from_ref(&payload_image),
         &steps,
@@ -124,7 +119,7 @@ async fn every_node_receives_the_whole_image() {
 
     // an image that is not there is refused before anything is sent
     let err = import::import(
-        &engine,
+        engine,
         &cluster,
         &["iot-test-absent/none:0".to_owned()],
         &steps,
@@ -142,11 +137,11 @@ async fn every_node_receives_the_whole_image() {
     assert_eq!(out.trim(), "1");
 
     // a stopped cluster has nobody to import into
-    bootstrap::recipes::cluster::stop(&engine, &cluster, &steps)
+    bootstrap::recipes::cluster::stop(engine, &cluster, &steps)
         .await
         .unwrap();
     let err = import::import(
-        &engine,
+        engine,
         &cluster,
         std::slice::from_ref(&payload_image),
         &steps,

@@ -147,6 +147,7 @@ impl Steps {
             name,
             bar,
             started: Instant::now(),
+            ended: false,
         }
     }
 
@@ -225,6 +226,9 @@ pub struct Step {
     name: String,
     bar: ProgressBar,
     started: Instant,
+    /// Set by `done`/`failed`; a step dropped before either (its work was cancelled, e.g.
+    /// by Ctrl-C) is recorded as interrupted.
+    ended: bool,
 }
 
 impl Step {
@@ -252,7 +256,8 @@ impl Step {
 
     /// Ends the step successfully, with an optional detail for the summary; fails instead
     /// if a test asked for a failure after this step.
-    pub fn done(self, detail: Option<String>) -> Result<(), InjectedFailure> {
+    pub fn done(mut self, detail: Option<String>) -> Result<(), InjectedFailure> {
+        self.ended = true;
         let elapsed = self.started.elapsed();
         let line = format!(
             "  ✓ {}{} ({})",
@@ -278,9 +283,13 @@ impl Step {
         }
     }
 
-    pub fn failed(self, error: &dyn Display) {
+    pub fn failed(mut self, error: &dyn Display) {
+        self.ended = true;
+        self.end_failed(error.to_string());
+    }
+
+    fn end_failed(&self, message: String) {
         let elapsed = self.started.elapsed();
-        let message = error.to_string();
         let line = format!(
             "  ✗ {} ({}): {}",
             self.name,
@@ -305,6 +314,14 @@ impl Step {
             }
             Show::Lines => eprintln!("{line}"),
             Show::Quiet => {}
+        }
+    }
+}
+
+impl Drop for Step {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.end_failed("interrupted".to_owned());
         }
     }
 }
@@ -381,6 +398,18 @@ mod tests {
         assert_eq!(hit, Err(E::Injected("start k3d-x-agent-0".into())));
         // the step itself succeeded and is recorded as such
         assert_eq!(steps.records()[1].outcome, Outcome::Done(None));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_step_is_recorded_as_interrupted() {
+        let steps = Steps::new(Show::Quiet);
+        let work: std::pin::Pin<Box<dyn Future<Output = Result<(), E>>>> =
+            Box::pin(steps.run("slow", std::future::pending()));
+        let cut = tokio::time::timeout(Duration::from_millis(20), work).await;
+        assert!(cut.is_err(), "the step was still running");
+        let r = steps.records();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].outcome, Outcome::Failed("interrupted".into()));
     }
 
     #[test]

@@ -198,7 +198,7 @@ fn first_line(s: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The shape K3s writes to `K3S_KUBECONFIG_OUTPUT` (secrets shortened).

@@ -214,3 +214,40 @@ pub fn steps() -> Steps {
 pub fn labels_of(v: &serde_json::Value) -> BTreeMap<String, String> {
     serde_json::from_value(v["Config"]["Labels"].clone()).unwrap()
 }
+
+/// What most cluster tests start from: the engine, stand-in images, a fresh cluster name, a
+/// temporary directory, and cleanup of all of it.
+pub struct Fixture {
+    pub engine: Engine,
+    pub images: StandinImages,
+    pub name: String,
+    pub dir: tempfile::TempDir,
+    pub cleanup: Cleanup,
+}
+
+pub async fn fixture() -> Fixture {
+    let engine = engine().await;
+    let images = standins(&engine).await;
+    let name = cluster_name();
+    let mut cleanup = Cleanup::default();
+    cleanup.standins(&images);
+    cleanup.clusters.push(name.clone());
+    Fixture {
+        engine,
+        images,
+        name,
+        dir: tempfile::tempdir().unwrap(),
+        cleanup,
+    }
+}
+
+impl Fixture {
+    /// The standard stand-in cluster on fresh 127.0.0.1 ports.
+    pub fn options(&self) -> ClusterOptions {
+        options(&self.name, &self.images, free_port(), free_port())
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+}
