@@ -427,13 +427,13 @@ pub async fn delete(engine: &Engine, req: &DeleteRequest, steps: &Steps) -> Resu
     if containers.is_empty() && volumes.is_empty() {
         return Ok(Deleted::NotFound);
     }
-    for c in &containers {
-        steps
-            .run(format!("remove {}", c.name), async {
-                Ok::<_, Error>(engine.remove_container(&c.id).await?)
-            })
-            .await?;
-    }
+    // in parallel, as the daemon removes independent containers independently
+    try_join_all(containers.iter().map(|c| {
+        steps.run(format!("remove {}", c.name), async {
+            Ok::<_, Error>(engine.remove_container(&c.id).await?)
+        })
+    }))
+    .await?;
     let network = containers.iter().find_map(|c| {
         let external = c.labels.get(LABEL_NETWORK_EXTERNAL).map(String::as_str) == Some("true");
         let net = c
