@@ -151,7 +151,7 @@ pub struct CreateArgs {
     #[arg(short = 'v', long = "volume", value_name = "SPEC")]
     pub volumes: Vec<String>,
     /// Cluster token (default: 20 random letters)
-    #[arg(long, env = "K3S_TOKEN", hide_env_values = true)]
+    #[arg(long)]
     pub token: Option<String>,
     /// Bound on each node's wait for its ready log line
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
@@ -302,7 +302,7 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
         }
         Command::Doctor(a) => {
             let engine = Engine::connect().await;
-            let plan = a.shape.plan_for_checks(engine.as_ref().ok())?;
+            let plan = a.shape.plan_for_checks()?;
             let facts = gather(engine.as_ref(), &Wanted::for_plan(&plan)).await;
             let findings = doctor::evaluate(&facts);
             print!("{}", doctor::render(&findings));
@@ -415,61 +415,11 @@ async fn run_cluster(command: ClusterCommand, steps: &Steps) -> Result<u8, Error
 }
 
 async fn create(a: CreateArgs, steps: &Steps) -> Result<u8, Error> {
-    let engine = if a.dry_run {
-        Engine::connect().await.ok()
-    } else {
-        Some(Engine::connect().await?)
-    };
-    let facts = match &engine {
-        Some(e) => Some(e.facts().await?),
-        None => None,
-    };
-    let fixes = Fixes::decide(
-        |k| std::env::var(k).ok(),
-        facts.as_ref().and_then(|f| f.cgroup_version.as_deref()),
-        facts.as_ref().map(|f| f.name.as_str()).unwrap_or_default(),
-    );
-    let token = match a.token.clone() {
-        Some(t) if !t.is_empty() => t,
-        _ => new_token()?,
-    };
-    let options = a.shape.options(
-        &a.name,
-        token,
-        fixes,
-        a.unprivileged_test_nodes,
-        &a.k3s_args,
-        &a.volumes,
-    )?;
-    let plan = ClusterPlan::new(options)?;
-
     if a.dry_run {
-        let existing = match &engine {
-            Some(e) => e.network(&plan.network.name).await?.is_some(),
-            None => false,
-        };
-        let net = NetworkFacts::unknown(existing);
-        match a.output {
-            Output::Human => {
-                if engine.is_none() {
-                    println!("(Docker is not reachable: the cgroup v2 fix is assumed off)");
-                }
-                print!("{}", plan.render_human(&net));
-            }
-            Output::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(&plan.render_json(&net)).unwrap_or_default()
-            ),
-        }
-        return Ok(0);
+        return dry_run(&a).await;
     }
-    let Some(engine) = engine else {
-        return Err(Error::Command {
-            command: "cluster create".to_owned(),
-            reason: "Docker is not reachable".to_owned(),
-        });
-    };
-
+    let engine = Engine::connect().await?;
+    let plan = plan_from(&a, Some(&engine)).await?;
     let merge_into = if a.kubeconfig_update_default {
         Some((
             kubeconfig_file::default_path_from_env()?,
@@ -509,6 +459,56 @@ async fn create(a: CreateArgs, steps: &Steps) -> Result<u8, Error> {
     }
     if let Some(path) = a.kubeconfig_out {
         println!("kubeconfig: {}", path.display());
+    }
+    Ok(0)
+}
+
+/// The plan of `cluster create`: the entrypoint fixes follow the Docker host when it answers
+/// (a dry run works without one, assuming cgroup v1).
+async fn plan_from(a: &CreateArgs, engine: Option<&Engine>) -> Result<ClusterPlan, Error> {
+    let facts = match engine {
+        Some(e) => Some(e.facts().await?),
+        None => None,
+    };
+    let fixes = Fixes::decide(
+        |k| std::env::var(k).ok(),
+        facts.as_ref().and_then(|f| f.cgroup_version.as_deref()),
+        facts.as_ref().map(|f| f.name.as_str()).unwrap_or_default(),
+    );
+    let token = match a.token.clone() {
+        Some(t) if !t.is_empty() => t,
+        _ => new_token()?,
+    };
+    let options = a.shape.options(
+        &a.name,
+        token,
+        fixes,
+        a.unprivileged_test_nodes,
+        &a.k3s_args,
+        &a.volumes,
+    )?;
+    Ok(ClusterPlan::new(options)?)
+}
+
+async fn dry_run(a: &CreateArgs) -> Result<u8, Error> {
+    let engine = Engine::connect().await.ok();
+    let plan = plan_from(a, engine.as_ref()).await?;
+    let existing = match &engine {
+        Some(e) => e.network(&plan.network.name).await?.is_some(),
+        None => false,
+    };
+    let net = NetworkFacts::unknown(existing);
+    match a.output {
+        Output::Human => {
+            if engine.is_none() {
+                println!("(Docker is not reachable: the cgroup v2 fix is assumed off)");
+            }
+            print!("{}", plan.render_human(&net));
+        }
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&plan.render_json(&net)).unwrap_or_default()
+        ),
     }
     Ok(0)
 }
@@ -572,7 +572,7 @@ impl ShapeArgs {
     }
 
     /// A plan of this shape for `doctor`, which only looks at its ports and images.
-    fn plan_for_checks(&self, _engine: Option<&Engine>) -> Result<ClusterPlan, Error> {
+    fn plan_for_checks(&self) -> Result<ClusterPlan, Error> {
         let none = Fixes {
             cgroupv2: false,
             dns: false,
