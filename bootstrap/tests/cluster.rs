@@ -422,6 +422,10 @@ async fn a_bound_port_fails_preflight_or_rolls_back_at_start() {
         text.contains("everything this run created was removed again"),
         "{text}"
     );
+    assert!(
+        text.contains("free that host port or choose another"),
+        "{text}"
+    );
     assert_eq!(leftovers(&name), Vec::<String>::new());
     assert!(
         !f.dir.path().join("config").exists(),

@@ -11,7 +11,7 @@ use bollard::query_parameters::{
 };
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{DockerError, Engine, is_not_found, is_status, label_filters, translate};
+use super::{DockerError, Engine, is_not_found, is_status, label_filters, message_of, translate};
 use crate::spec::archive::{self, FileSpec, TarItem};
 use crate::spec::cluster::NodeSpec;
 use crate::spec::logs::{ReadyMatcher, Timestamp, parse_timestamp};
@@ -95,10 +95,16 @@ impl Engine {
     }
 
     pub async fn start_container(&self, container: &str) -> Result<(), DockerError> {
-        self.docker
-            .start_container(container, None)
-            .await
-            .map_err(DockerError::api(format!("start {container}")))
+        self.docker.start_container(container, None).await.map_err(|e| {
+            let message = message_of(&e);
+            if message.contains("address already in use") || message.contains("port is already allocated") {
+                DockerError::Other(format!(
+                    "Docker could not start {container}: {message}; free that host port or choose another (`bootstrap doctor` shows who holds it)"
+                ))
+            } else {
+                DockerError::api(format!("start {container}"))(e)
+            }
+        })
     }
 
     /// When the container's previous run ended (`None` if it never ran): lines logged after
