@@ -1,0 +1,713 @@
+//! The command line: clap definitions and the glue from arguments to recipes. `main.rs` only
+//! parses, sets up logging and reports errors.
+
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+use crate::docker::Engine;
+use crate::recipes::cluster::{self, CreateRequest, DeleteRequest, Deleted, KubeconfigOutput};
+use crate::recipes::doctor::{Wanted, gather};
+use crate::recipes::images::{self, ImagesRequest};
+use crate::recipes::import;
+use crate::recipes::shutdown_signal;
+use crate::recipes::steps::Steps;
+use crate::spec::cluster::{
+    ClusterOptions, ClusterPlan, K3sArgFlag, NetworkFacts, NodeSecurity, VolumeFlag,
+    token_from_random,
+};
+use crate::spec::doctor;
+use crate::spec::fixes::Fixes;
+use crate::spec::names::{ClusterName, DEFAULT_CLUSTER_NAME};
+use crate::spec::ports::{
+    ApiEndpoint, ApiHost, ApiPortSpec, DEFAULT_API_HOST, PortFlag, api_host_for_docker_host,
+};
+use crate::{Error, K3S_IMAGE, LB_IMAGE, kubeconfig_file};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bootstrap",
+    version,
+    about = "Build the Inception-of-Things lab from a laptop with Docker",
+    long_about = "Build the Inception-of-Things lab from a laptop with Docker.\n\n\
+        Clusters are K3s in Docker, laid out exactly as k3d v5.9.0 lays them out (names, labels, \
+        network, volumes, load balancer), so `k3d cluster list/delete` and bootstrap see each \
+        other's clusters.",
+    after_help = "Examples:\n  \
+        bootstrap doctor --api-port 6443 -p 8888:8888@loadbalancer\n  \
+        bootstrap cluster create iot --agents 2 -p 8888:8888@loadbalancer\n  \
+        bootstrap images --save target/images\n  \
+        bootstrap image import echo-app:v1 echo-app:v2 -c iot\n  \
+        bootstrap cluster delete iot"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Do not show steps as they run (errors are still printed)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// More log output on stderr (once: info, twice: debug); RUST_LOG overrides
+    #[arg(long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log format on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, delete, list, start and stop K3s-in-Docker clusters
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Load images into a cluster's nodes
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Build the workload images (echo-app:v1, echo-app:v2, token-server) with no pull
+    Images(ImagesArgs),
+    /// Check that this machine can run a cluster: Docker, cgroups, memory, ports, images
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Create a cluster and merge its kubeconfig (k3d's `cluster create`)
+    Create(CreateArgs),
+    /// Delete clusters and everything k3d's delete removes; deleting a missing cluster is fine
+    Delete(DeleteArgs),
+    /// List clusters, bootstrap's and k3d's
+    List(ListArgs),
+    /// Start a stopped cluster and wait until its nodes are ready
+    Start(StartArgs),
+    /// Stop a cluster's containers (they keep their state)
+    Stop(NameArg),
+    /// Print (or write, or merge) a cluster's kubeconfig
+    Kubeconfig(KubeconfigArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Stream `docker save IMAGE...` into `ctr image import` in every server and agent
+    Import(ImportArgs),
+}
+
+/// The cluster shape, shared by `cluster create` and `doctor`.
+#[derive(Debug, Clone, Args)]
+pub struct ShapeArgs {
+    /// Number of servers
+    #[arg(short = 's', long, default_value_t = 1)]
+    pub servers: usize,
+    /// Number of agents
+    #[arg(short = 'a', long, default_value_t = 0)]
+    pub agents: usize,
+    /// Node image
+    #[arg(short = 'i', long, default_value = K3S_IMAGE)]
+    pub image: String,
+    /// Load balancer image (k3d's K3D_IMAGE_LOADBALANCER is honoured)
+    #[arg(long, env = "K3D_IMAGE_LOADBALANCER", default_value = LB_IMAGE)]
+    pub lb_image: String,
+    /// Where the Kubernetes API is published: [HOST_IP|HOSTNAME:]PORT|random
+    /// (default: a random port on 0.0.0.0, as k3d)
+    #[arg(long, value_name = "[HOST:]PORT")]
+    pub api_port: Option<String>,
+    /// Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO][@NODEFILTER[;NODEFILTER]],
+    /// e.g. 8888:8888@loadbalancer or 127.0.0.1:8080:80@agent:0
+    #[arg(short = 'p', long = "port", value_name = "SPEC")]
+    pub ports: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Cluster name (a hostname of at most 32 characters)
+    #[arg(default_value = DEFAULT_CLUSTER_NAME)]
+    pub name: String,
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+    /// Extra K3s argument for some nodes: ARG@NODEFILTER, e.g. --disable=traefik@server:0
+    #[arg(
+        long = "k3s-arg",
+        value_name = "ARG@NODEFILTER",
+        allow_hyphen_values = true
+    )]
+    pub k3s_args: Vec<String>,
+    /// Mount into nodes: SOURCE:DEST[:ro|rw][@NODEFILTER] (all nodes without a filter)
+    #[arg(short = 'v', long = "volume", value_name = "SPEC")]
+    pub volumes: Vec<String>,
+    /// Cluster token (default: 20 random letters)
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Bound on each node's wait for its ready log line
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Merge the kubeconfig into $KUBECONFIG or ~/.kube/config
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub kubeconfig_update_default: bool,
+    /// Make the new cluster the current context when merging
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub kubeconfig_switch_context: bool,
+    /// Also write the cluster's kubeconfig alone to FILE (mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig_out: Option<PathBuf>,
+    /// Print what would be created and exit
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Format of --dry-run
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+    /// Skip the doctor checks before creating anything
+    #[arg(long)]
+    pub no_preflight: bool,
+    /// Leave what was created in place when creation fails (for debugging)
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// TESTS ONLY: run nodes without `privileged` (all capabilities but SYS_RESOURCE), for
+    /// stand-in images on hosts where privileged containers cannot start. Real K3s fails so.
+    #[arg(long, hide = true)]
+    pub unprivileged_test_nodes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Clusters to delete
+    #[arg(default_value = DEFAULT_CLUSTER_NAME)]
+    pub names: Vec<String>,
+    /// Delete every cluster (k3d's and bootstrap's)
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArg {
+    /// Cluster name
+    #[arg(default_value = DEFAULT_CLUSTER_NAME)]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Cluster name
+    #[arg(default_value = DEFAULT_CLUSTER_NAME)]
+    pub name: String,
+    /// Bound on each node's wait for its ready log line
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    /// Cluster name
+    #[arg(default_value = DEFAULT_CLUSTER_NAME)]
+    pub name: String,
+    /// Write to FILE (mode 0600) instead of printing
+    #[arg(long, value_name = "FILE", conflicts_with = "merge")]
+    pub output: Option<PathBuf>,
+    /// Merge into $KUBECONFIG or ~/.kube/config instead of printing
+    #[arg(long)]
+    pub merge: bool,
+    /// With --merge: make it the current context
+    #[arg(long)]
+    pub switch_context: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Images present in the local Docker engine
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// The cluster to import into
+    #[arg(short = 'c', long, default_value = DEFAULT_CLUSTER_NAME)]
+    pub cluster: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Workloads to build (default: all of this workspace): echo-app, token-server
+    pub workloads: Vec<String>,
+    /// Also write each image as a docker-archive tarball (<image>-<tag>.tar) into DIR
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
+    /// Prefix for the image names, e.g. ghcr.io/me (gives ghcr.io/me/echo-app:v1)
+    #[arg(long, value_name = "PREFIX")]
+    pub repo_prefix: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub async fn run(cli: Cli) -> Result<u8, Error> {
+    let steps = Steps::for_stderr(cli.quiet);
+    match cli.command {
+        Command::Cluster(c) => run_cluster(c, &steps).await,
+        Command::Image(ImageCommand::Import(a)) => {
+            let engine = Engine::connect().await?;
+            let name = ClusterName::parse(&a.cluster)?;
+            let report = import::import(&engine, &name, &a.images, &steps).await?;
+            let mib = report.bytes as f64 / (1024.0 * 1024.0);
+            println!(
+                "imported {} into {} ({mib:.1} MiB to each of {} node(s) in {:.1}s)",
+                a.images.join(" "),
+                report.nodes.join(", "),
+                report.nodes.len(),
+                report.elapsed.as_secs_f64()
+            );
+            Ok(0)
+        }
+        Command::Images(a) => {
+            let engine = Engine::connect().await?;
+            let req = ImagesRequest {
+                workloads: a.workloads,
+                save_dir: a.save,
+                repo_prefix: a.repo_prefix,
+                workspace_dir: None,
+            };
+            for img in images::build(&engine, &req, &steps).await? {
+                let saved = img
+                    .saved
+                    .map(|p| format!(", saved to {}", p.display()))
+                    .unwrap_or_default();
+                println!(
+                    "{} ({:.1} MiB{saved})",
+                    img.reference,
+                    img.size as f64 / (1024.0 * 1024.0)
+                );
+            }
+            Ok(0)
+        }
+        Command::Doctor(a) => {
+            let engine = Engine::connect().await;
+            let plan = a.shape.plan_for_checks()?;
+            let facts = gather(engine.as_ref(), &Wanted::for_plan(&plan)).await;
+            let findings = doctor::evaluate(&facts);
+            print!("{}", doctor::render(&findings));
+            Ok(u8::from(doctor::failures(&findings) > 0))
+        }
+    }
+}
+
+async fn run_cluster(command: ClusterCommand, steps: &Steps) -> Result<u8, Error> {
+    match command {
+        ClusterCommand::Create(a) => create(a, steps).await,
+        ClusterCommand::Delete(a) => {
+            let engine = Engine::connect().await?;
+            let names: Vec<String> = if a.all {
+                cluster::list(&engine)
+                    .await?
+                    .into_iter()
+                    .map(|c| c.name)
+                    .collect()
+            } else {
+                a.names
+            };
+            let kubeconfig = kubeconfig_file::default_path_from_env().ok();
+            for name in names {
+                let name = ClusterName::parse(&name)?;
+                let req = DeleteRequest {
+                    standalone_kubeconfig: kubeconfig_file::standalone_path(
+                        std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from),
+                        std::env::var_os("HOME").map(PathBuf::from),
+                        &name,
+                    ),
+                    kubeconfig: kubeconfig.clone(),
+                    name,
+                };
+                match cluster::delete(&engine, &req, steps).await? {
+                    Deleted::NotFound => {
+                        println!("no cluster named {}; nothing to delete", req.name)
+                    }
+                    Deleted::Removed {
+                        containers,
+                        network,
+                        volumes,
+                        kubeconfig,
+                    } => println!(
+                        "deleted cluster {}: {containers} container(s), {}, {volumes} volume(s){}",
+                        req.name,
+                        network
+                            .map(|n| format!("network {n}"))
+                            .unwrap_or_else(|| "no network (external, kept)".to_owned()),
+                        if kubeconfig {
+                            ", kubeconfig entries"
+                        } else {
+                            ""
+                        }
+                    ),
+                }
+            }
+            Ok(0)
+        }
+        ClusterCommand::List(a) => {
+            let engine = Engine::connect().await?;
+            let clusters = cluster::list(&engine).await?;
+            match a.output {
+                Output::Human => print!("{}", cluster::render_list(&clusters)),
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&clusters).unwrap_or_default()
+                ),
+            }
+            Ok(0)
+        }
+        ClusterCommand::Start(a) => {
+            let engine = Engine::connect().await?;
+            let name = ClusterName::parse(&a.name)?;
+            cluster::start(&engine, &name, a.timeout, steps).await?;
+            println!("cluster {name} is running");
+            Ok(0)
+        }
+        ClusterCommand::Stop(a) => {
+            let engine = Engine::connect().await?;
+            let name = ClusterName::parse(&a.name)?;
+            cluster::stop(&engine, &name, steps).await?;
+            println!("cluster {name} is stopped");
+            Ok(0)
+        }
+        ClusterCommand::Kubeconfig(a) => {
+            let engine = Engine::connect().await?;
+            let name = ClusterName::parse(&a.name)?;
+            let kc = cluster::kubeconfig(&engine, &name, Duration::from_secs(30)).await?;
+            if a.merge {
+                let path = kubeconfig_file::default_path_from_env()?;
+                kubeconfig_file::merge_into(&path, &kc, a.switch_context)?;
+                println!(
+                    "merged context {} into {}",
+                    name.kube_context(),
+                    path.display()
+                );
+            } else if let Some(path) = a.output {
+                kubeconfig_file::write_atomic(&path, &kc)?;
+                println!("wrote {}", path.display());
+            } else {
+                let text = kc.to_yaml()?;
+                std::io::stdout()
+                    .write_all(text.as_bytes())
+                    .map_err(Error::io("write to stdout"))?;
+            }
+            Ok(0)
+        }
+    }
+}
+
+async fn create(a: CreateArgs, steps: &Steps) -> Result<u8, Error> {
+    if a.dry_run {
+        return dry_run(&a).await;
+    }
+    let engine = Engine::connect().await?;
+    let plan = plan_from(&a, Some(&engine)).await?;
+    let merge_into = if a.kubeconfig_update_default {
+        Some((
+            kubeconfig_file::default_path_from_env()?,
+            a.kubeconfig_switch_context,
+        ))
+    } else {
+        None
+    };
+    let req = CreateRequest {
+        plan,
+        wait_timeout: a.timeout,
+        kubeconfig: KubeconfigOutput {
+            merge_into: merge_into.clone(),
+            write_to: a.kubeconfig_out.clone(),
+        },
+        preflight: !a.no_preflight,
+        rollback: !a.no_rollback,
+    };
+    let created = cluster::create(&engine, req, steps, shutdown_signal()).await;
+    if !matches!(created, Err(Error::Preflight(_))) {
+        steps.print_summary();
+    }
+    let created = created?;
+    println!(
+        "cluster {} is up: {} node(s), API {}",
+        created.name,
+        created.nodes.len(),
+        created.api.server_url()
+    );
+    if let Some((path, switched)) = merge_into {
+        println!(
+            "kubeconfig: context {} in {}{}",
+            created.name.kube_context(),
+            path.display(),
+            if switched { " (now current)" } else { "" }
+        );
+    }
+    if let Some(path) = a.kubeconfig_out {
+        println!("kubeconfig: {}", path.display());
+    }
+    Ok(0)
+}
+
+/// The plan of `cluster create`: the entrypoint fixes follow the Docker host when it answers
+/// (a dry run works without one, assuming cgroup v1).
+async fn plan_from(a: &CreateArgs, engine: Option<&Engine>) -> Result<ClusterPlan, Error> {
+    let facts = match engine {
+        Some(e) => Some(e.facts().await?),
+        None => None,
+    };
+    let fixes = Fixes::decide(
+        |k| std::env::var(k).ok(),
+        facts.as_ref().and_then(|f| f.cgroup_version.as_deref()),
+        facts.as_ref().map(|f| f.name.as_str()).unwrap_or_default(),
+    );
+    let token = match a.token.clone() {
+        Some(t) if !t.is_empty() => t,
+        _ => new_token()?,
+    };
+    let options = a.shape.options(
+        &a.name,
+        token,
+        fixes,
+        a.unprivileged_test_nodes,
+        &a.k3s_args,
+        &a.volumes,
+    )?;
+    Ok(ClusterPlan::new(options)?)
+}
+
+async fn dry_run(a: &CreateArgs) -> Result<u8, Error> {
+    let engine = Engine::connect().await.ok();
+    let plan = plan_from(a, engine.as_ref()).await?;
+    let existing = match &engine {
+        Some(e) => e.network(&plan.network.name).await?.is_some(),
+        None => false,
+    };
+    let net = NetworkFacts::unknown(existing);
+    match a.output {
+        Output::Human => {
+            if engine.is_none() {
+                println!("(Docker is not reachable: the cgroup v2 fix is assumed off)");
+            }
+            print!("{}", plan.render_human(&net));
+        }
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&plan.render_json(&net)).unwrap_or_default()
+        ),
+    }
+    Ok(0)
+}
+
+fn new_token() -> Result<String, Error> {
+    let mut random = [0u8; 64];
+    getrandom::fill(&mut random).map_err(|e| Error::Command {
+        command: "generate a cluster token".to_owned(),
+        reason: format!("the OS gave no randomness ({e}); pass --token"),
+    })?;
+    token_from_random(&random).ok_or_else(|| Error::Command {
+        command: "generate a cluster token".to_owned(),
+        reason: "too few usable random bytes; pass --token".to_owned(),
+    })
+}
+
+impl ShapeArgs {
+    /// Options for a real cluster.
+    fn options(
+        &self,
+        name: &str,
+        token: String,
+        fixes: Fixes,
+        unprivileged_test_nodes: bool,
+        k3s_args: &[String],
+        volumes: &[String],
+    ) -> Result<ClusterOptions, Error> {
+        let name = ClusterName::parse(name)?;
+        let api = resolve_api(
+            self.api_port.as_deref(),
+            std::env::var("DOCKER_HOST").ok().as_deref(),
+        )?;
+        Ok(ClusterOptions {
+            name,
+            servers: self.servers,
+            agents: self.agents,
+            image: self.image.clone(),
+            lb_image: self.lb_image.clone(),
+            api,
+            ports: self
+                .ports
+                .iter()
+                .map(|p| PortFlag::parse(p))
+                .collect::<Result<_, _>>()?,
+            volumes: volumes
+                .iter()
+                .map(|v| VolumeFlag::parse(v))
+                .collect::<Result<_, _>>()?,
+            k3s_args: k3s_args
+                .iter()
+                .map(|a| K3sArgFlag::parse(a))
+                .collect::<Result<_, _>>()?,
+            token,
+            fixes,
+            security: if unprivileged_test_nodes {
+                NodeSecurity::TestWithoutPrivileged
+            } else {
+                NodeSecurity::Privileged
+            },
+        })
+    }
+
+    /// A plan of this shape for `doctor`, which only looks at its ports and images.
+    fn plan_for_checks(&self) -> Result<ClusterPlan, Error> {
+        let none = Fixes {
+            cgroupv2: false,
+            dns: false,
+            mounts: false,
+        };
+        let options = self.options(DEFAULT_CLUSTER_NAME, "x".repeat(20), none, false, &[], &[])?;
+        Ok(ClusterPlan::new(options)?)
+    }
+}
+
+/// `--api-port` → where the API is published: k3d's defaults (0.0.0.0, a free port), a
+/// hostname resolved to its IPv4 address, and the Docker host's name when Docker is remote.
+fn resolve_api(spec: Option<&str>, docker_host: Option<&str>) -> Result<ApiEndpoint, Error> {
+    let parsed = match spec {
+        Some(s) => ApiPortSpec::parse(s)?,
+        None => ApiPortSpec {
+            host: None,
+            port: None,
+        },
+    };
+    let (host, host_ip) = match &parsed.host {
+        None => (DEFAULT_API_HOST.to_owned(), Ipv4Addr::UNSPECIFIED),
+        Some(ApiHost::Ip(ip)) => (ip.to_string(), *ip),
+        Some(ApiHost::Name(name)) => {
+            let ip = std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), 0))
+                .ok()
+                .and_then(|mut addrs| {
+                    addrs.find_map(|a| match a.ip() {
+                        IpAddr::V4(v4) => Some(v4),
+                        IpAddr::V6(_) => None,
+                    })
+                })
+                .ok_or_else(|| crate::spec::SpecError::InvalidApiPort {
+                    spec: spec.unwrap_or_default().to_owned(),
+                    reason: format!("the host {name} has no IPv4 address"),
+                })?;
+            (name.clone(), ip)
+        }
+    };
+    let port = match parsed.port {
+        Some(p) => p,
+        None => TcpListener::bind((host_ip, 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(Error::io(format!(
+                "find a free port on {host_ip} for the API"
+            )))?,
+    };
+    Ok(ApiEndpoint {
+        host: api_host_for_docker_host(&host, docker_host),
+        host_ip: host_ip.to_string(),
+        port,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn k3d_style_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "bootstrap",
+            "cluster",
+            "create",
+            "demo",
+            "--agents",
+            "2",
+            "-p",
+            "8888:8888@loadbalancer",
+            "--api-port",
+            "127.0.0.1:6443",
+            "--k3s-arg",
+            "--disable=traefik@server:0",
+            "--kubeconfig-switch-context=false",
+            "--kubeconfig-update-default",
+            "false",
+        ])
+        .unwrap();
+        let Command::Cluster(ClusterCommand::Create(a)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.name, "demo");
+        assert_eq!(a.shape.agents, 2);
+        assert_eq!(a.shape.ports, ["8888:8888@loadbalancer"]);
+        assert_eq!(a.k3s_args, ["--disable=traefik@server:0"]);
+        assert!(!a.kubeconfig_switch_context);
+        assert!(!a.kubeconfig_update_default);
+        assert_eq!(a.timeout, Duration::from_secs(300));
+        assert!(!a.unprivileged_test_nodes);
+    }
+
+    #[test]
+    fn defaults_are_k3ds() {
+        let cli = Cli::try_parse_from(["bootstrap", "cluster", "create"]).unwrap();
+        let Command::Cluster(ClusterCommand::Create(a)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.name, "k3s-default");
+        assert_eq!(a.shape.servers, 1);
+        assert_eq!(a.shape.image, "rancher/k3s:v1.35.5-k3s1");
+        assert!(a.kubeconfig_update_default && a.kubeconfig_switch_context);
+    }
+
+    #[test]
+    fn api_resolution() {
+        let api = resolve_api(Some("6443"), None).unwrap();
+        assert_eq!(
+            api,
+            ApiEndpoint {
+                host: "0.0.0.0".into(),
+                host_ip: "0.0.0.0".into(),
+                port: 6443
+            }
+        );
+        let api = resolve_api(Some("localhost:6550"), None).unwrap();
+        assert_eq!(
+            api,
+            ApiEndpoint {
+                host: "localhost".into(),
+                host_ip: "127.0.0.1".into(),
+                port: 6550
+            }
+        );
+        let api = resolve_api(Some("127.0.0.1:random"), None).unwrap();
+        assert_eq!(api.host_ip, "127.0.0.1");
+        assert_ne!(api.port, 0);
+        let api = resolve_api(None, Some("tcp://docker.example:2376")).unwrap();
+        assert_eq!(api.host, "docker.example");
+        assert_eq!(api.host_ip, "0.0.0.0");
+    }
+}

@@ -1,0 +1,193 @@
+//! Images: presence, pulls with progress, builds from in-memory contexts, `docker save`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateImageOptionsBuilder, RemoveImageOptionsBuilder,
+};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+
+use super::{DockerError, Engine, is_not_found, message_of};
+
+/// Pull progress summed over layers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PullProgress {
+    pub current: u64,
+    pub total: u64,
+}
+
+/// A finished build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildOutcome {
+    pub image_id: String,
+    pub size: u64,
+}
+
+impl Engine {
+    pub async fn image_present(&self, image: &str) -> Result<bool, DockerError> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(DockerError::api(format!("inspect image {image}"))(e)),
+        }
+    }
+
+    /// `docker image inspect`, for callers that check an image's config.
+    pub async fn inspect_image(
+        &self,
+        image: &str,
+    ) -> Result<bollard::models::ImageInspect, DockerError> {
+        self.docker
+            .inspect_image(image)
+            .await
+            .map_err(DockerError::api(format!("inspect image {image}")))
+    }
+
+    /// Asks the registry for the image's manifest without pulling it.
+    pub async fn registry_has(&self, image: &str) -> Result<(), String> {
+        self.docker
+            .inspect_registry_image(image, None)
+            .await
+            .map(drop)
+            .map_err(|e| message_of(&e))
+    }
+
+    /// Pulls `image`, reporting summed layer progress.
+    pub async fn pull(
+        &self,
+        image: &str,
+        progress: &(dyn Fn(PullProgress) + Sync),
+    ) -> Result<(), DockerError> {
+        let (repo, tag) = split_reference(image);
+        let opts = CreateImageOptionsBuilder::default()
+            .from_image(repo)
+            .tag(tag)
+            .build();
+        let mut stream = self.docker.create_image(Some(opts), None, None);
+        let mut layers: BTreeMap<String, PullProgress> = BTreeMap::new();
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(DockerError::api(format!("pull {image}")))?;
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                return Err(DockerError::Api {
+                    action: format!("pull {image}"),
+                    message: err,
+                });
+            }
+            if let (Some(id), Some(detail)) = (info.id, info.progress_detail) {
+                let entry = layers.entry(id).or_default();
+                if let Some(total) = detail.total.and_then(|t| u64::try_from(t).ok()) {
+                    entry.total = total;
+                }
+                if let Some(cur) = detail.current.and_then(|c| u64::try_from(c).ok()) {
+                    entry.current = cur;
+                }
+                progress(
+                    layers
+                        .values()
+                        .fold(PullProgress::default(), |a, l| PullProgress {
+                            current: a.current + l.current,
+                            total: a.total + l.total,
+                        }),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds `tag` from an in-memory tar context (classic builder; nothing is pulled when
+    /// the Dockerfile starts `FROM scratch`).
+    pub async fn build_image(
+        &self,
+        context: Vec<u8>,
+        tag: &str,
+        build_args: &BTreeMap<String, String>,
+        on_line: &(dyn Fn(&str) + Sync),
+    ) -> Result<BuildOutcome, DockerError> {
+        let args: HashMap<String, String> = build_args.clone().into_iter().collect();
+        let opts = BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .buildargs(&args)
+            .build();
+        let mut stream =
+            self.docker
+                .build_image(opts, None, Some(bollard::body_full(Bytes::from(context))));
+        let mut last = Vec::new();
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(DockerError::api(format!("build {tag}")))?;
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                return Err(DockerError::Api {
+                    action: format!("build {tag}"),
+                    message: format!("{err}\n{}", last.join("\n")),
+                });
+            }
+            if let Some(text) = info.stream {
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    on_line(line.trim());
+                    last.push(line.trim().to_owned());
+                    if last.len() > 10 {
+                        last.remove(0);
+                    }
+                }
+            }
+        }
+        let inspect = self.inspect_image(tag).await?;
+        Ok(BuildOutcome {
+            image_id: inspect.id.unwrap_or_default(),
+            size: inspect
+                .size
+                .and_then(|s| u64::try_from(s).ok())
+                .unwrap_or(0),
+        })
+    }
+
+    /// `docker save IMAGE...` as a byte stream (a docker-archive tarball).
+    pub fn export_images<'a>(
+        &'a self,
+        images: &'a [&'a str],
+    ) -> impl Stream<Item = Result<Bytes, DockerError>> + 'a {
+        self.docker
+            .export_images(images)
+            .map(|r| r.map_err(DockerError::api("export the images")))
+    }
+
+    /// Removes an image; gone is fine.
+    pub async fn remove_image(&self, image: &str) -> Result<(), DockerError> {
+        let opts = RemoveImageOptionsBuilder::default().force(true).build();
+        match self.docker.remove_image(image, Some(opts), None).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(DockerError::api(format!("remove image {image}"))(e)),
+        }
+    }
+}
+
+/// `repo[:tag]` → (repo, tag), where a registry port is not a tag (`host:5000/app`).
+fn split_reference(image: &str) -> (&str, &str) {
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (image, "latest"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_reference;
+
+    #[test]
+    fn references() {
+        assert_eq!(
+            split_reference("rancher/k3s:v1.35.5-k3s1"),
+            ("rancher/k3s", "v1.35.5-k3s1")
+        );
+        assert_eq!(split_reference("busybox"), ("busybox", "latest"));
+        assert_eq!(
+            split_reference("host:5000/app"),
+            ("host:5000/app", "latest")
+        );
+        assert_eq!(split_reference("host:5000/app:v2"), ("host:5000/app", "v2"));
+    }
+}

@@ -1,0 +1,93 @@
+//! The errors `bootstrap` reports: one sentence with what went wrong and what to do.
+
+use thiserror::Error;
+
+use crate::docker::DockerError;
+use crate::kubeconfig_file::KubeconfigFileError;
+use crate::recipes::steps::InjectedFailure;
+use crate::spec::SpecError;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+
+    #[error(transparent)]
+    Kubeconfig(#[from] KubeconfigFileError),
+
+    #[error(
+        "a cluster named {0} already exists; delete it with `bootstrap cluster delete {0}` or choose another name"
+    )]
+    ClusterExists(String),
+
+    #[error("no cluster named {0}; `bootstrap cluster list` shows the clusters")]
+    NoSuchCluster(String),
+
+    #[error(
+        "cluster {cluster} has no running server or agent; start it with `bootstrap cluster start {cluster}`"
+    )]
+    NoRunningNodes { cluster: String },
+
+    #[error(
+        "image {0} is not present locally; build it (`bootstrap images`) or pull it (`docker pull {0}`) first"
+    )]
+    ImageMissing(String),
+
+    #[error(
+        "the preflight checks found {0} problem(s), listed above; fix them, or skip the checks with --no-preflight"
+    )]
+    Preflight(usize),
+
+    #[error("interrupted ({0})")]
+    Interrupted(&'static str),
+
+    #[error("{0}")]
+    Injected(InjectedFailure),
+
+    #[error("{error}\neverything this run created was removed again")]
+    RolledBack { error: Box<Error> },
+
+    #[error(
+        "{error}\nthe rollback failed too ({rollback}); remove what is left with `bootstrap cluster delete {cluster}`"
+    )]
+    RollbackFailed {
+        error: Box<Error>,
+        rollback: String,
+        cluster: String,
+    },
+
+    #[error("{command} failed: {reason}")]
+    Command { command: String, reason: String },
+
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<InjectedFailure> for Error {
+    fn from(i: InjectedFailure) -> Self {
+        Error::Injected(i)
+    }
+}
+
+impl Error {
+    /// 130 after Ctrl-C or SIGTERM (the shell convention), 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Interrupted(_) => 130,
+            Error::RolledBack { error } | Error::RollbackFailed { error, .. } => error.exit_code(),
+            _ => 1,
+        }
+    }
+
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Io { what, source }
+    }
+}

@@ -1,0 +1,18 @@
+//! The pure layer: every rule about what Docker objects, files and images look like, as
+//! functions of their inputs. Nothing here touches Docker, the network or the filesystem.
+
+pub mod archive;
+pub mod cluster;
+pub mod dockerfile;
+pub mod doctor;
+pub mod error;
+pub mod filter;
+pub mod fixes;
+pub mod kubeconfig;
+pub mod loadbalancer;
+pub mod logs;
+pub mod names;
+pub mod ports;
+pub mod workloads;
+
+pub use error::SpecError;
