@@ -237,12 +237,9 @@ fn write_text(w: &mut Vec<u8>, e: &Entry<'_>, now: SystemTime) {
 }
 
 fn write_json(w: &mut Vec<u8>, e: &Entry<'_>, now: SystemTime) {
-    let (stamp, millis) = stamp_now(now);
     w.extend_from_slice(b"{\"time\":\"");
-    w.extend_from_slice(&stamp.iso);
-    w.push(b'.');
-    push_padded(w, u64::from(millis), 3);
-    w.extend_from_slice(b"Z\",\"host\":\"");
+    push_iso_timestamp(w, now);
+    w.extend_from_slice(b"\",\"host\":\"");
     push_json_escaped(w, e.host);
     w.extend_from_slice(b"\",\"remote\":\"");
     push_json_escaped(w, e.remote);
@@ -307,6 +304,15 @@ impl Stamp {
     }
 }
 
+/// `2006-01-02T15:04:05.000Z`: RFC 3339 in UTC, to the millisecond.
+pub(crate) fn push_iso_timestamp(w: &mut Vec<u8>, now: SystemTime) {
+    let (stamp, millis) = stamp_now(now);
+    w.extend_from_slice(&stamp.iso);
+    w.push(b'.');
+    push_padded(w, u64::from(millis), 3);
+    w.push(b'Z');
+}
+
 fn stamp_now(now: SystemTime) -> (Stamp, u32) {
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
@@ -322,7 +328,7 @@ fn stamp_now(now: SystemTime) -> (Stamp, u32) {
     (stamp, since.subsec_millis())
 }
 
-fn push_u64(w: &mut Vec<u8>, n: u64) {
+pub(crate) fn push_u64(w: &mut Vec<u8>, n: u64) {
     push_padded(w, n, 1);
 }
 
@@ -342,7 +348,7 @@ fn push_padded(w: &mut Vec<u8>, mut n: u64, width: usize) {
     w.extend_from_slice(&digits[start..]);
 }
 
-fn push_json_escaped(w: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn push_json_escaped(w: &mut Vec<u8>, bytes: &[u8]) {
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             match c {

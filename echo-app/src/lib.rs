@@ -5,6 +5,7 @@
 pub mod access_log;
 pub mod client;
 pub mod flags;
+mod json_log;
 pub mod metrics;
 pub mod routes;
 pub mod server;
@@ -115,8 +116,7 @@ fn init_logging(format: LogFormat) {
     let result = match format {
         LogFormat::Text => builder.with_ansi(false).finish().with(filter).try_init(),
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
+            .event_format(json_log::JsonLines)
             .finish()
             .with(filter)
             .try_init(),

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -495,8 +495,15 @@ impl std::fmt::Display for ListenError {
 }
 
 /// Resolves Go's `host:port` syntax: an empty host means every interface (IPv6 and IPv4),
-/// `localhost` is the loopback address, a literal is itself.
+/// `localhost` is the loopback address, a literal is itself, and other names are looked up in
+/// `/etc/hosts` (where Kubernetes writes the pod's own name). glibc's resolver is not used: in
+/// a static binary in an empty image it has no modules to load, and it would double the binary.
 pub fn resolve_listen(addr: &str) -> Result<Vec<SocketAddr>, ListenError> {
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    resolve_listen_with(addr, &hosts)
+}
+
+fn resolve_listen_with(addr: &str, etc_hosts: &str) -> Result<Vec<SocketAddr>, ListenError> {
     let fail = |reason: String| ListenError(format!("listen tcp {addr}: {reason}"));
     let (host, port) = split_host_port(addr)
         .map_err(|why| ListenError(format!("listen tcp: address {addr}: {why}")))?;
@@ -516,14 +523,31 @@ pub fn resolve_listen(addr: &str) -> Result<Vec<SocketAddr>, ListenError> {
     if host.eq_ignore_ascii_case("localhost") {
         return Ok(vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)]);
     }
-    let found: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|_| fail(format!("lookup {host}: no such host")))?
+    let found: Vec<SocketAddr> = hosts_lookup(etc_hosts, host)
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
         .collect();
     if found.is_empty() {
-        return Err(fail(format!("lookup {host}: no such host")));
+        return Err(fail(format!(
+            "lookup {host}: no such host (names are looked up in /etc/hosts only; use an IP address)"
+        )));
     }
     Ok(found)
+}
+
+/// The addresses `/etc/hosts` gives `name` (case-insensitive), in file order.
+fn hosts_lookup(etc_hosts: &str, name: &str) -> Vec<IpAddr> {
+    etc_hosts
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or_default())
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let ip = fields.next()?.parse::<IpAddr>().ok()?;
+            fields
+                .any(|alias| alias.eq_ignore_ascii_case(name))
+                .then_some(ip)
+        })
+        .collect()
 }
 
 fn split_host_port(addr: &str) -> Result<(&str, &str), &'static str> {
@@ -595,6 +619,25 @@ mod tests {
         assert_eq!(
             resolve_listen("localhost:80").unwrap(),
             ["127.0.0.1:80".parse().unwrap()]
+        );
+    }
+
+    #[test]
+    fn names_come_from_etc_hosts() {
+        let hosts = "127.0.0.1 localhost\n# 10.9.9.9 pod-a\n10.42.0.7\tpod-a pod-a.dev # k8s\nfe80::1 Pod-A\n";
+        assert_eq!(
+            resolve_listen_with("pod-a:5678", hosts).unwrap(),
+            [
+                "10.42.0.7:5678".parse().unwrap(),
+                "[fe80::1]:5678".parse().unwrap()
+            ]
+        );
+        let err = resolve_listen_with("elsewhere:1", hosts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("listen tcp elsewhere:1: lookup elsewhere: no such host"),
+            "{err}"
         );
     }
 
