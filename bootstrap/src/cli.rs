@@ -9,10 +9,12 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::docker::Engine;
+use crate::gitops::{argocd, seed};
 use crate::recipes::cluster::{self, CreateRequest, DeleteRequest, Deleted, KubeconfigOutput};
 use crate::recipes::doctor::{Wanted, gather};
 use crate::recipes::images::{self, ImagesRequest};
 use crate::recipes::import;
+use crate::recipes::p3::{self, GitSource, Ports};
 use crate::recipes::shutdown_signal;
 use crate::recipes::steps::Steps;
 use crate::spec::cluster::{
@@ -37,6 +39,9 @@ use crate::{Error, K3S_IMAGE, LB_IMAGE, kubeconfig_file};
         network, volumes, load balancer), so `k3d cluster list/delete` and bootstrap see each \
         other's clusters.",
     after_help = "Examples:\n  \
+        bootstrap p3                  # part 3: cluster, Argo CD, Git server, the app at v1\n  \
+        bootstrap status\n  \
+        bootstrap down\n  \
         bootstrap doctor --api-port 6443 -p 8888:8888@loadbalancer\n  \
         bootstrap cluster create iot --agents 2 -p 8888:8888@loadbalancer\n  \
         bootstrap images --save target/images\n  \
@@ -74,6 +79,13 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Part 3 in one command: a K3s-in-Docker cluster, Argo CD, a Git server seeded from this
+    /// clone, the Application, and a wait until the app answers; run again to resume
+    P3(P3Args),
+    /// Show part 3's cluster, Argo CD, Application sync/health and the version served
+    Status(StatusArgs),
+    /// Remove part 3: the cluster and the `lab` remote's configuration
+    Down(ClusterArg),
     /// Create, delete, list, start and stop K3s-in-Docker clusters
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -255,6 +267,91 @@ pub struct ImagesArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct P3Args {
+    #[command(flatten)]
+    pub cluster: ClusterArg,
+    /// Number of agents besides the server
+    #[arg(short = 'a', long, default_value_t = 0)]
+    pub agents: usize,
+    /// Node image
+    #[arg(short = 'i', long, default_value = K3S_IMAGE)]
+    pub image: String,
+    /// Load balancer image
+    #[arg(long, env = "K3D_IMAGE_LOADBALANCER", default_value = LB_IMAGE)]
+    pub lb_image: String,
+    #[command(flatten)]
+    pub ports: PortArgs,
+    /// Have Argo CD read this repository (e.g. your public fork) instead of a Git server in
+    /// the cluster seeded from this clone
+    #[arg(long, value_name = "URL")]
+    pub repo: Option<String>,
+    /// With --repo: the branch, tag or commit to follow
+    #[arg(long, value_name = "REV", requires = "repo", default_value = "HEAD")]
+    pub revision: String,
+    /// Owner of the lab repository on the cluster's Git server (your 42 login)
+    #[arg(long, env = "LOGIN", value_name = "NAME")]
+    pub login: Option<String>,
+    /// Where downloads are kept between runs (Argo CD's manifest): put install.yaml there by
+    /// hand to work offline
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Make the cluster the current kubeconfig context
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub kubeconfig_switch_context: bool,
+    /// Bound on Argo CD becoming ready (first runs pull its images)
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// TESTS ONLY: stand-in nodes without `privileged` (see `cluster create`)
+    #[arg(long, hide = true)]
+    pub unprivileged_test_nodes: bool,
+}
+
+/// The cluster of part 3.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArg {
+    /// Cluster name
+    #[arg(short = 'c', long = "cluster", default_value = p3::DEFAULT_CLUSTER)]
+    pub name: String,
+}
+
+/// Host ports of part 3 (all on 127.0.0.1).
+#[derive(Debug, Clone, Args)]
+pub struct PortArgs {
+    /// Kubernetes API
+    #[arg(long, default_value_t = Ports::default().api)]
+    pub api_port: u16,
+    /// The app (the subject's `curl localhost:8888`)
+    #[arg(long, default_value_t = Ports::default().app)]
+    pub app_port: u16,
+    /// Argo CD's UI (https)
+    #[arg(long, default_value_t = Ports::default().argocd)]
+    pub argocd_port: u16,
+    /// The Git server (http)
+    #[arg(long, default_value_t = Ports::default().git)]
+    pub git_port: u16,
+}
+
+impl PortArgs {
+    fn ports(&self) -> Ports {
+        Ports {
+            api: self.api_port,
+            app: self.app_port,
+            argocd: self.argocd_port,
+            git: self.git_port,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArg,
+    /// Where the app is published
+    #[arg(long, default_value_t = Ports::default().app)]
+    pub app_port: u16,
+}
+
+#[derive(Debug, Args)]
 pub struct DoctorArgs {
     #[command(flatten)]
     pub shape: ShapeArgs,
@@ -300,6 +397,37 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
             }
             Ok(0)
         }
+        Command::P3(a) => p3_up(a, &steps).await,
+        Command::Status(a) => {
+            let engine = Engine::connect().await?;
+            let name = ClusterName::parse(&a.cluster.name)?;
+            let ports = Ports {
+                app: a.app_port,
+                ..Ports::default()
+            };
+            let status = p3::status(&engine, &name, ports).await?;
+            print!(
+                "{}",
+                status.render(&name, &format!("http://localhost:{}/", a.app_port))
+            );
+            Ok(0)
+        }
+        Command::Down(a) => {
+            let engine = Engine::connect().await?;
+            let req = delete_request(ClusterName::parse(&a.name)?);
+            let deleted = p3::down(&engine, &req, &workspace_dir(), &config_dir()?, &steps).await?;
+            match deleted {
+                Deleted::NotFound => println!(
+                    "no cluster named {}; removed the lab remote's settings if any",
+                    req.name
+                ),
+                Deleted::Removed { .. } => println!(
+                    "part 3 is gone: cluster {} deleted, the lab remote removed",
+                    req.name
+                ),
+            }
+            Ok(0)
+        }
         Command::Doctor(a) => {
             let engine = Engine::connect().await;
             let plan = a.shape.plan_for_checks()?;
@@ -309,6 +437,114 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
             Ok(u8::from(doctor::failures(&findings) > 0))
         }
     }
+}
+
+async fn p3_up(a: P3Args, steps: &Steps) -> Result<u8, Error> {
+    let engine = Engine::connect().await?;
+    let name = ClusterName::parse(&a.cluster.name)?;
+    let source = match a.repo {
+        Some(url) => GitSource::Remote {
+            url,
+            revision: a.revision,
+        },
+        None => GitSource::Embedded {
+            owner: seed::owner_from(a.login.or_else(|| std::env::var("USER").ok()).as_deref()),
+        },
+    };
+    let req = p3::Request {
+        agents: a.agents,
+        node_image: a.image,
+        lb_image: a.lb_image,
+        ports: a.ports.ports(),
+        source,
+        workspace: workspace_dir(),
+        cache_dir: match a.cache_dir {
+            Some(dir) => dir,
+            None => user_dir("XDG_CACHE_HOME", ".cache")?,
+        },
+        config_dir: config_dir()?,
+        kubeconfig: kubeconfig_file::default_path_from_env()?,
+        switch_context: a.kubeconfig_switch_context,
+        token: new_token()?,
+        fixes: fixes_for(&engine).await?,
+        security: if a.unprivileged_test_nodes {
+            NodeSecurity::TestWithoutPrivileged
+        } else {
+            NodeSecurity::Privileged
+        },
+        waits: p3::Waits {
+            argocd: argocd::Waits {
+                workloads_ready: a.timeout,
+                ..argocd::Waits::default()
+            },
+            ..p3::Waits::default()
+        },
+        name,
+    };
+    let result = p3::up(&engine, &req, steps, shutdown_signal()).await;
+    steps.print_summary();
+    match result {
+        Ok(summary) => {
+            print!("\n{}", summary.render());
+            Ok(0)
+        }
+        Err(e) => Err(match e {
+            // The cluster's own rollback already said what it removed.
+            e @ (Error::RolledBack { .. } | Error::RollbackFailed { .. } | Error::Preflight(_)) => {
+                e
+            }
+            e => Error::Resumable(Box::new(e)),
+        }),
+    }
+}
+
+/// The Git clone around the current directory (its top), or the directory itself.
+fn workspace_dir() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    git2::Repository::discover(&cwd)
+        .ok()
+        .and_then(|r| r.workdir().map(PathBuf::from))
+        .unwrap_or(cwd)
+}
+
+/// `$XDG_CONFIG_HOME/iot-rs`, else `~/.config/iot-rs`.
+fn config_dir() -> Result<PathBuf, Error> {
+    user_dir("XDG_CONFIG_HOME", ".config")
+}
+
+fn user_dir(xdg: &str, fallback: &str) -> Result<PathBuf, Error> {
+    if let Some(dir) = std::env::var_os(xdg).filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("iot-rs"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| Error::Command {
+            command: format!("find ${xdg}"),
+            reason: format!("neither ${xdg} nor $HOME is set; set one of them"),
+        })?;
+    Ok(PathBuf::from(home).join(fallback).join("iot-rs"))
+}
+
+fn delete_request(name: ClusterName) -> DeleteRequest {
+    DeleteRequest {
+        standalone_kubeconfig: kubeconfig_file::standalone_path(
+            std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from),
+            std::env::var_os("HOME").map(PathBuf::from),
+            &name,
+        ),
+        kubeconfig: kubeconfig_file::default_path_from_env().ok(),
+        name,
+    }
+}
+
+/// The entrypoint fixes the Docker host needs (k3d's automatic choice, env overrides).
+async fn fixes_for(engine: &Engine) -> Result<Fixes, Error> {
+    let facts = engine.facts().await?;
+    Ok(Fixes::decide(
+        |k| std::env::var(k).ok(),
+        facts.cgroup_version.as_deref(),
+        &facts.name,
+    ))
 }
 
 async fn run_cluster(command: ClusterCommand, steps: &Steps) -> Result<u8, Error> {
@@ -325,18 +561,8 @@ async fn run_cluster(command: ClusterCommand, steps: &Steps) -> Result<u8, Error
             } else {
                 a.names
             };
-            let kubeconfig = kubeconfig_file::default_path_from_env().ok();
             for name in names {
-                let name = ClusterName::parse(&name)?;
-                let req = DeleteRequest {
-                    standalone_kubeconfig: kubeconfig_file::standalone_path(
-                        std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from),
-                        std::env::var_os("HOME").map(PathBuf::from),
-                        &name,
-                    ),
-                    kubeconfig: kubeconfig.clone(),
-                    name,
-                };
+                let req = delete_request(ClusterName::parse(&name)?);
                 match cluster::delete(&engine, &req, steps).await? {
                     Deleted::NotFound => {
                         println!("no cluster named {}; nothing to delete", req.name)

@@ -59,6 +59,29 @@ pub enum Error {
         cluster: String,
     },
 
+    #[error(transparent)]
+    ArgoCd(#[from] crate::gitops::argocd::ArgoError),
+
+    #[error(transparent)]
+    GitServer(#[from] crate::gitops::gitserver::GiteaError),
+
+    #[error(transparent)]
+    Seed(#[from] crate::gitops::seed::SeedError),
+
+    #[error(transparent)]
+    Apply(#[from] crate::k8s::apply::ApplyError),
+
+    #[error("{0}")]
+    Rollout(#[from] gitops_bumper::rollout::WaitError),
+
+    #[error("{0}")]
+    Probe(#[from] gitops_bumper::probe::ProbeError),
+
+    #[error(
+        "{0}\nwhat was built so far stays; run `bootstrap p3` again to resume (or `bootstrap down`)"
+    )]
+    Resumable(Box<Error>),
+
     #[error("{command} failed: {reason}")]
     Command { command: String, reason: String },
 
@@ -81,7 +104,9 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Interrupted(_) => 130,
-            Error::RolledBack { error } | Error::RollbackFailed { error, .. } => error.exit_code(),
+            Error::RolledBack { error }
+            | Error::RollbackFailed { error, .. }
+            | Error::Resumable(error) => error.exit_code(),
             _ => 1,
         }
     }

@@ -12,7 +12,10 @@
 
 pub mod cli;
 pub mod docker;
+pub mod download;
 pub mod error;
+pub mod gitops;
+pub mod k8s;
 pub mod kubeconfig_file;
 pub mod recipes;
 pub mod spec;

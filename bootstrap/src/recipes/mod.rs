@@ -4,6 +4,7 @@ pub mod cluster;
 pub mod doctor;
 pub mod images;
 pub mod import;
+pub mod p3;
 pub mod steps;
 
 /// Resolves on Ctrl-C or SIGTERM with the signal's name; recipes that create things race

@@ -1,0 +1,56 @@
+//! Talking to the cluster's Kubernetes API: a client for a cluster bootstrap made, server-side
+//! apply ([`apply`]), readiness rules ([`readiness`]) and bounded polling.
+
+pub mod apply;
+pub mod readiness;
+
+use std::future::Future;
+use std::time::Duration;
+
+use kube::Client;
+use kube::config::{KubeConfigOptions, Kubeconfig as KubeKubeconfig};
+
+use crate::spec::kubeconfig::Kubeconfig;
+
+/// A client for the cluster described by `kubeconfig` (as bootstrap wrote it: one cluster,
+/// one user, one context).
+pub async fn client(kubeconfig: &Kubeconfig) -> Result<Client, String> {
+    let yaml = kubeconfig.to_yaml().map_err(|e| e.to_string())?;
+    let parsed = KubeKubeconfig::from_yaml(&yaml).map_err(|e| e.to_string())?;
+    let config = kube::Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    Client::try_from(config).map_err(|e| e.to_string())
+}
+
+/// What a poll saw: done with a value, or not yet with a sentence saying why.
+pub enum Poll<T> {
+    Ready(T),
+    Waiting(String),
+}
+
+/// Calls `probe` every `interval` until it is ready or `timeout` passes; on timeout the error
+/// carries the last reason it gave. API errors while waiting count as "not yet" (the API
+/// server may be restarting), and are reported if they are the last word.
+pub async fn poll_until<T, F, Fut>(
+    timeout: Duration,
+    interval: Duration,
+    mut probe: F,
+) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll<T>, kube::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let why = match probe().await {
+            Ok(Poll::Ready(value)) => return Ok(value),
+            Ok(Poll::Waiting(why)) => why,
+            Err(e) => format!("API error: {e}"),
+        };
+        if tokio::time::Instant::now() + interval > deadline {
+            return Err(why);
+        }
+        tokio::time::sleep(interval).await;
+    }
+}

@@ -1,0 +1,791 @@
+//! `bootstrap p3`, `bootstrap status`, `bootstrap down`: part 3 of the lab in one command.
+//!
+//! images → cluster → import → Argo CD → Git server → Application → wait for v1 → summary.
+//! Every step is idempotent, so a run that failed or was interrupted is resumed by running the
+//! command again: an existing cluster is reused (started if stopped), Argo CD and the Git server
+//! are confirmed rather than reinstalled, the push is a no-op when nothing changed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gitops_bumper::edit::find_targets;
+use gitops_bumper::git::GitRepo;
+use gitops_bumper::image::ImageMatcher;
+use gitops_bumper::probe::probe_until;
+use gitops_bumper::rollout::{self, Expectation};
+use kube::Client;
+
+use crate::docker::Engine;
+use crate::error::Error;
+use crate::gitops::{application, argocd, gitserver, seed};
+use crate::k8s;
+use crate::kubeconfig_file;
+use crate::recipes::cluster::{self, CreateRequest, DeleteRequest, Deleted, KubeconfigOutput};
+use crate::recipes::images::{self, ImagesRequest};
+use crate::recipes::import;
+use crate::recipes::steps::Steps;
+use crate::spec::cluster::{ClusterOptions, ClusterPlan, K3sArgFlag, NodeSecurity};
+use crate::spec::fixes::Fixes;
+use crate::spec::kubeconfig::Kubeconfig;
+use crate::spec::names::ClusterName;
+use crate::spec::ports::{ApiEndpoint, PortFlag};
+
+/// The cluster part 3 runs in, unless told otherwise.
+pub const DEFAULT_CLUSTER: &str = "iot";
+/// The workload Argo CD deploys, and the images of it that are side-loaded.
+pub const APP_IMAGE: &str = "echo-app";
+pub const APP_TAGS: [&str; 2] = ["v1", "v2"];
+/// How often waits look at the cluster again.
+const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Host ports, all published on 127.0.0.1 only: the lab is for this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    pub api: u16,
+    pub app: u16,
+    pub argocd: u16,
+    pub git: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            api: 6443,
+            app: 8888,
+            argocd: 8443,
+            git: gitserver::PORT,
+        }
+    }
+}
+
+/// Where Argo CD reads the app from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitSource {
+    /// A Git server in the cluster, seeded from the local clone (no account anywhere).
+    Embedded { owner: String },
+    /// A repository of the user's (a public fork, as the subject does it).
+    Remote { url: String, revision: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub name: ClusterName,
+    pub agents: usize,
+    pub node_image: String,
+    pub lb_image: String,
+    pub ports: Ports,
+    pub source: GitSource,
+    /// The clone bootstrap runs from: images are built from it, the Git server seeded from it.
+    pub workspace: PathBuf,
+    /// Downloads kept between runs (Argo CD's manifest).
+    pub cache_dir: PathBuf,
+    /// Where the lab remote's credentials file goes (mode 0600).
+    pub config_dir: PathBuf,
+    /// The kubeconfig to merge the cluster into, and whether to switch to it.
+    pub kubeconfig: PathBuf,
+    pub switch_context: bool,
+    pub token: String,
+    pub fixes: Fixes,
+    pub security: NodeSecurity,
+    pub waits: Waits,
+}
+
+/// How long each wait may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Waits {
+    pub node: Duration,
+    pub argocd: argocd::Waits,
+    pub git_server: Duration,
+    pub rollout: Duration,
+    pub probe: Duration,
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Waits {
+            node: Duration::from_secs(300),
+            argocd: argocd::Waits::default(),
+            git_server: Duration::from_secs(300),
+            rollout: Duration::from_secs(300),
+            probe: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The cluster of part 3: k3d's shape, every port on 127.0.0.1, Traefik off (nothing in part 3
+/// routes by host, and it would take the load balancer's ports 80/443 for nothing).
+pub fn cluster_options(req: &Request) -> Result<ClusterOptions, Error> {
+    let lb = |port: u16| PortFlag::parse(&format!("127.0.0.1:{port}:{port}@loadbalancer"));
+    Ok(ClusterOptions {
+        name: req.name.clone(),
+        servers: 1,
+        agents: req.agents,
+        image: req.node_image.clone(),
+        lb_image: req.lb_image.clone(),
+        api: ApiEndpoint {
+            host: "127.0.0.1".to_owned(),
+            host_ip: "127.0.0.1".to_owned(),
+            port: req.ports.api,
+        },
+        ports: vec![
+            lb(req.ports.app)?,
+            lb(req.ports.argocd)?,
+            lb(req.ports.git)?,
+        ],
+        volumes: Vec::new(),
+        k3s_args: vec![K3sArgFlag::parse("--disable=traefik@servers:*")?],
+        token: req.token.clone(),
+        fixes: req.fixes,
+        security: req.security,
+    })
+}
+
+/// The credentials file of the `lab` remote of one cluster.
+pub fn credentials_file(config_dir: &Path, cluster: &ClusterName) -> PathBuf {
+    config_dir.join(cluster.as_str()).join("git-credentials")
+}
+
+/// What `bootstrap p3` prints at the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub cluster: String,
+    pub context: String,
+    pub kubeconfig: PathBuf,
+    pub app_url: String,
+    pub served: String,
+    pub argocd_url: String,
+    pub admin_password: Option<String>,
+    pub source_url: String,
+    pub revision: String,
+    /// The `lab` remote, for the embedded Git server: (remote, host URL, branch).
+    pub lab: Option<(String, String, String)>,
+    pub notes: Vec<String>,
+}
+
+impl Summary {
+    /// The next command to run.
+    pub fn next_command(&self) -> String {
+        let probe = format!("--probe {}", self.app_url);
+        match &self.lab {
+            Some((remote, _, _)) => format!("gitops-bumper v2 --remote {remote} --wait {probe}"),
+            None => format!(
+                "gitops-bumper v2 --wait {probe}   (in your clone of {})",
+                self.source_url
+            ),
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut line = |k: &str, v: &str| out.push_str(&format!("  {k:<14}{v}\n"));
+        line("app", &format!("{} → {}", self.app_url, self.served));
+        line(
+            "Argo CD",
+            &format!("{} (its own self-signed TLS; user admin)", self.argocd_url),
+        );
+        match &self.admin_password {
+            Some(p) => line("password", p),
+            None => line(
+                "password",
+                "(argocd-initial-admin-secret was deleted; use yours)",
+            ),
+        }
+        line(
+            "Application",
+            &format!(
+                "argocd/{} ← {} @ {}",
+                application::NAME,
+                self.source_url,
+                self.revision
+            ),
+        );
+        if let Some((remote, url, branch)) = &self.lab {
+            line(
+                "Git server",
+                &format!("{url} (remote {remote}, branch {branch})"),
+            );
+        }
+        line(
+            "kubeconfig",
+            &format!("context {} in {}", self.context, self.kubeconfig.display()),
+        );
+        let mut text = format!("part 3 is up on cluster {}:\n{out}", self.cluster);
+        for note in &self.notes {
+            text.push_str(&format!("  note: {note}\n"));
+        }
+        text.push_str(&format!(
+            "\nnext: {}\n      (then `bootstrap status`; `bootstrap down` removes it all)\n",
+            self.next_command()
+        ));
+        text
+    }
+}
+
+/// The tag of `echo-app` the committed `p3/confs` deploys at `commit`: what the app must
+/// answer once Argo CD has synced it.
+pub fn committed_tag(workspace: &Path, branch: &str, commit: git2::Oid) -> Option<String> {
+    let repo = GitRepo::discover(workspace).ok()?;
+    let matcher = ImageMatcher::parse(APP_IMAGE).ok()?;
+    let files = repo
+        .read_sources(commit, &[application::PATH.to_owned()], false, branch)
+        .ok()?;
+    files.iter().find_map(|file| {
+        find_targets(&file.text, &matcher)
+            .ok()?
+            .into_iter()
+            .find_map(|t| t.old_tag)
+    })
+}
+
+/// The playground's answer for a tag, byte for byte.
+pub fn playground_answer(tag: &str) -> String {
+    format!("{{\"status\":\"ok\", \"message\": \"{tag}\"}}")
+}
+
+fn kube_error(what: &str) -> impl FnOnce(String) -> Error + '_ {
+    move |reason| Error::Command {
+        command: what.to_owned(),
+        reason,
+    }
+}
+
+/// Runs part 3 to the end, or resumes it.
+#[tracing::instrument(skip_all, fields(cluster = %req.name))]
+pub async fn up(
+    engine: &Engine,
+    req: &Request,
+    steps: &Steps,
+    interrupt: impl std::future::Future<Output = &'static str>,
+) -> Result<Summary, Error> {
+    let mut notes = Vec::new();
+    images::build(
+        engine,
+        &ImagesRequest {
+            workloads: vec![APP_IMAGE.to_owned()],
+            workspace_dir: Some(req.workspace.clone()),
+            ..ImagesRequest::default()
+        },
+        steps,
+    )
+    .await?;
+
+    let kubeconfig = bring_up_cluster(engine, req, steps, interrupt).await?;
+    let images: Vec<String> = APP_TAGS
+        .iter()
+        .map(|t| format!("{APP_IMAGE}:{t}"))
+        .collect();
+    import::import(engine, &req.name, &images, steps).await?;
+
+    let client = steps
+        .run("connect to the Kubernetes API", async {
+            let client = k8s::client(&kubeconfig)
+                .await
+                .map_err(kube_error("connect to the cluster's API"))?;
+            client
+                .apiserver_version()
+                .await
+                .map_err(|e| Error::Command {
+                    command: "reach the cluster's API".to_owned(),
+                    reason: e.to_string(),
+                })?;
+            Ok::<_, Error>(client)
+        })
+        .await?;
+    let installed = install_argocd(&client, req, steps).await?;
+
+    let (source_url, revision, expected_commit, lab) = match &req.source {
+        GitSource::Remote { url, revision } => (url.clone(), revision.clone(), None, None),
+        GitSource::Embedded { owner } => {
+            let seeded = git_server(&client, req, owner, steps).await?;
+            let repo = seed::repo_name(owner);
+            notes.extend(seeded.note.clone());
+            (
+                gitserver::cluster_url(owner, &repo),
+                seeded.branch.clone(),
+                Some(seeded.commit),
+                Some((
+                    seed::REMOTE.to_owned(),
+                    gitserver::host_url(req.ports.git, owner, &repo),
+                    seeded.branch.clone(),
+                )),
+            )
+        }
+    };
+    let source = application::Source {
+        repo_url: source_url.clone(),
+        revision: revision.clone(),
+    };
+    steps
+        .run(format!("Application {}", application::NAME), async {
+            apply_application(&client, &source).await
+        })
+        .await?;
+
+    let tag = expected_commit.and_then(|c| committed_tag(&req.workspace, &revision, c));
+    let expect = Expectation {
+        revision: expected_commit.map(|c| c.to_string()),
+        image_tag: tag.clone(),
+        image: tag
+            .as_ref()
+            .and_then(|_| ImageMatcher::parse(APP_IMAGE).ok()),
+    };
+    steps
+        .run("Argo CD: Synced and Healthy", async {
+            let app = application::app_ref();
+            rollout::request_hard_refresh(client.clone(), &app).await?;
+            let report =
+                rollout::wait_for_rollout(client.clone(), &app, &expect, req.waits.rollout, |_| {})
+                    .await?;
+            Ok::<_, Error>(report)
+        })
+        .await?;
+    let app_url = format!("http://localhost:{}/", req.ports.app);
+    let expected_body = tag
+        .as_deref()
+        .map(playground_answer)
+        .unwrap_or_else(|| "\"status\":\"ok\"".to_owned());
+    let served = steps
+        .run(format!("{app_url} answers"), async {
+            let report = probe_until(&app_url, &expected_body, req.waits.probe).await?;
+            Ok::<_, Error>(report.body)
+        })
+        .await?;
+    Ok(Summary {
+        cluster: req.name.to_string(),
+        context: req.name.kube_context(),
+        kubeconfig: req.kubeconfig.clone(),
+        app_url,
+        served: served.trim_end().to_owned(),
+        argocd_url: format!("https://localhost:{}", req.ports.argocd),
+        admin_password: installed.admin_password,
+        source_url,
+        revision,
+        lab,
+        notes,
+    })
+}
+
+/// Creates the cluster, or reuses the one there (started if stopped); returns its kubeconfig,
+/// merged into the user's.
+async fn bring_up_cluster(
+    engine: &Engine,
+    req: &Request,
+    steps: &Steps,
+    interrupt: impl std::future::Future<Output = &'static str>,
+) -> Result<Kubeconfig, Error> {
+    let existing = cluster::list(engine)
+        .await?
+        .into_iter()
+        .find(|c| c.name == req.name.as_str());
+    if existing.is_none() {
+        let create = CreateRequest {
+            plan: ClusterPlan::new(cluster_options(req)?)?,
+            wait_timeout: req.waits.node,
+            kubeconfig: KubeconfigOutput {
+                merge_into: Some((req.kubeconfig.clone(), req.switch_context)),
+                write_to: None,
+            },
+            preflight: true,
+            rollback: true,
+        };
+        return Ok(cluster::create(engine, create, steps, interrupt)
+            .await?
+            .kubeconfig);
+    }
+    steps.note(&format!("  cluster {} exists: resuming with it", req.name));
+    cluster::start(engine, &req.name, req.waits.node, steps).await?;
+    steps
+        .run("kubeconfig", async {
+            let kc = cluster::kubeconfig(engine, &req.name, req.waits.node).await?;
+            kubeconfig_file::merge_into(&req.kubeconfig, &kc, req.switch_context)?;
+            Ok::<_, Error>(kc)
+        })
+        .await
+}
+
+async fn install_argocd(
+    client: &Client,
+    req: &Request,
+    steps: &Steps,
+) -> Result<argocd::Installed, Error> {
+    let step = steps.begin(format!("Argo CD {}", argocd::VERSION));
+    let result = async {
+        step.set_message("the pinned install.yaml");
+        let text = argocd::load_manifest(&req.cache_dir).await?;
+        let manifest = argocd::Manifest::parse(&text)?;
+        let installed = argocd::install(client, &manifest, req.waits.argocd, &mut |line| {
+            step.set_message(&line)
+        })
+        .await?;
+        argocd::publish_ui(client, req.ports.argocd).await?;
+        Ok::<_, Error>(installed)
+    }
+    .await;
+    match result {
+        Ok(installed) => {
+            let detail = if installed.applied {
+                format!("{} objects applied", installed.objects)
+            } else {
+                "already installed".to_owned()
+            };
+            step.done(Some(detail))?;
+            Ok(installed)
+        }
+        Err(e) => {
+            step.failed(&e);
+            Err(e)
+        }
+    }
+}
+
+async fn git_server(
+    client: &Client,
+    req: &Request,
+    owner: &str,
+    steps: &Steps,
+) -> Result<seed::Seeded, Error> {
+    let credentials = steps
+        .run(
+            format!("Git server (Gitea {})", gitserver::VERSION),
+            async {
+                let credentials = match gitserver::existing_credentials(client).await? {
+                    Some(c) => c,
+                    None => gitserver::Credentials::generate(owner)?,
+                };
+                gitserver::install(
+                    client,
+                    &credentials,
+                    req.ports.git,
+                    req.waits.git_server,
+                    POLL_INTERVAL,
+                )
+                .await?;
+                let health = format!("http://localhost:{}/api/healthz", req.ports.git);
+                probe_until(&health, "pass", req.waits.git_server).await?;
+                Ok::<_, Error>(credentials)
+            },
+        )
+        .await?;
+    let url = gitserver::host_url(req.ports.git, owner, &seed::repo_name(owner));
+    let file = credentials_file(&req.config_dir, &req.name);
+    steps
+        .run(format!("push to {} ({url})", seed::REMOTE), async {
+            let repo = seed::open_clone(&req.workspace)?;
+            seed::configure(
+                &repo,
+                &url,
+                &credentials.username,
+                &credentials.password,
+                &file,
+            )?;
+            let workspace = req.workspace.clone();
+            let seeded = tokio::task::spawn_blocking(move || seed::push_current_branch(&workspace))
+                .await
+                .map_err(|e| Error::Command {
+                    command: "git push".into(),
+                    reason: e.to_string(),
+                })??;
+            Ok::<_, Error>(seeded)
+        })
+        .await
+}
+
+async fn apply_application(client: &Client, source: &application::Source) -> Result<(), Error> {
+    // The CRD was established during Argo CD's install; discovery may take a moment longer to
+    // serve it, so ask the API how it serves Applications, a few times if need be.
+    let resource = k8s::poll_until(Duration::from_secs(60), POLL_INTERVAL, || async {
+        match k8s::apply::discover(client, &application::gvk()).await {
+            Ok(found) => Ok(k8s::Poll::Ready(found)),
+            Err(e) => Ok(k8s::Poll::Waiting(e.to_string())),
+        }
+    })
+    .await
+    .map_err(kube_error("find the Application API"))?;
+    k8s::apply::apply(
+        client,
+        &application::application(source),
+        application::NAMESPACE,
+        Some(resource),
+    )
+    .await?;
+    Ok(())
+}
+
+/// What `bootstrap status` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub cluster: Option<cluster::ClusterSummary>,
+    pub argocd: Option<Result<(), String>>,
+    pub application: Option<String>,
+    pub served: Option<String>,
+}
+
+impl Status {
+    pub fn render(&self, name: &ClusterName, app_url: &str) -> String {
+        let mut out = String::new();
+        match &self.cluster {
+            None => {
+                out.push_str(&format!(
+                    "cluster {name}: absent (`bootstrap p3` creates it)\n"
+                ));
+                return out;
+            }
+            Some(c) => out.push_str(&format!(
+                "cluster {name}: {}/{} server(s), {}/{} agent(s) running, API {}\n",
+                c.servers_running,
+                c.servers,
+                c.agents_running,
+                c.agents,
+                c.api.as_deref().unwrap_or("-")
+            )),
+        }
+        out.push_str(&match &self.argocd {
+            None => "Argo CD: unknown (the API does not answer)\n".to_owned(),
+            Some(Ok(())) => format!("Argo CD {}: ready\n", argocd::VERSION),
+            Some(Err(why)) => format!("Argo CD: not ready: {why}\n"),
+        });
+        out.push_str(&format!(
+            "Application argocd/{}: {}\n",
+            application::NAME,
+            self.application.as_deref().unwrap_or("absent")
+        ));
+        out.push_str(&format!(
+            "app {app_url}: {}\n",
+            self.served.as_deref().unwrap_or("no answer")
+        ));
+        out
+    }
+}
+
+/// Looks at each layer without changing anything.
+pub async fn status(engine: &Engine, name: &ClusterName, ports: Ports) -> Result<Status, Error> {
+    let cluster = cluster::list(engine)
+        .await?
+        .into_iter()
+        .find(|c| c.name == name.as_str());
+    let mut status = Status {
+        cluster,
+        argocd: None,
+        application: None,
+        served: None,
+    };
+    if status
+        .cluster
+        .as_ref()
+        .is_none_or(|c| c.servers_running == 0)
+    {
+        return Ok(status);
+    }
+    let Ok(kubeconfig) = cluster::kubeconfig(engine, name, Duration::from_secs(10)).await else {
+        return Ok(status);
+    };
+    if let Ok(client) = k8s::client(&kubeconfig).await {
+        status.argocd = argocd::readiness(&client).await.ok();
+        if let Ok(app) = rollout::application_status(client.clone(), &application::app_ref()).await
+        {
+            status.application = Some(app.one_line());
+        }
+    }
+    let app_url = format!("http://localhost:{}/", ports.app);
+    status.served = probe_until(&app_url, "", Duration::from_secs(2))
+        .await
+        .ok()
+        .map(|r| r.body.trim_end().to_owned());
+    Ok(status)
+}
+
+/// Removes the cluster and the `lab` remote's configuration; fine to run twice.
+pub async fn down(
+    engine: &Engine,
+    req: &DeleteRequest,
+    workspace: &Path,
+    config_dir: &Path,
+    steps: &Steps,
+) -> Result<Deleted, Error> {
+    let deleted = cluster::delete(engine, req, steps).await?;
+    let file = credentials_file(config_dir, &req.name);
+    steps
+        .run(format!("forget the {} remote", seed::REMOTE), async {
+            match seed::open_clone(workspace) {
+                Ok(repo) => seed::unconfigure(&repo, &file)?,
+                // Not in the clone: the credentials file still goes.
+                Err(_) => {
+                    let _ = std::fs::remove_file(&file);
+                }
+            }
+            Ok::<_, Error>(())
+        })
+        .await?;
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> Request {
+        Request {
+            name: ClusterName::parse("iot").unwrap(),
+            agents: 1,
+            node_image: "rancher/k3s:v1.35.5-k3s1".into(),
+            lb_image: "ghcr.io/k3d-io/k3d-proxy:5.9.0".into(),
+            ports: Ports::default(),
+            source: GitSource::Embedded {
+                owner: "wil".into(),
+            },
+            workspace: PathBuf::from("/src/iot-rs"),
+            cache_dir: PathBuf::from("/home/wil/.cache/iot-rs"),
+            config_dir: PathBuf::from("/home/wil/.config/iot-rs"),
+            kubeconfig: PathBuf::from("/home/wil/.kube/config"),
+            switch_context: true,
+            token: "abcdefghijklmnopqrst".into(),
+            fixes: Fixes {
+                cgroupv2: false,
+                dns: true,
+                mounts: true,
+            },
+            security: NodeSecurity::Privileged,
+            waits: Waits::default(),
+        }
+    }
+
+    #[test]
+    fn the_cluster_publishes_every_port_on_loopback_only_and_runs_no_traefik() {
+        let plan = ClusterPlan::new(cluster_options(&request()).unwrap()).unwrap();
+        let net = crate::spec::cluster::NetworkFacts::unknown(false);
+        let text = plan.render_json(&net).to_string();
+        let lb = plan
+            .nodes(&net)
+            .into_iter()
+            .find(|n| n.name == "k3d-iot-serverlb")
+            .expect("a load balancer");
+        let mut bindings: Vec<String> = lb
+            .ports
+            .iter()
+            .flat_map(|(port, hosts)| {
+                hosts
+                    .iter()
+                    .map(move |h| format!("{}:{}->{port}", h.host_ip, h.host_port))
+            })
+            .collect();
+        bindings.sort();
+        assert_eq!(
+            bindings,
+            [
+                "127.0.0.1:3000->3000/tcp",
+                "127.0.0.1:6443->6443/tcp",
+                "127.0.0.1:8443->8443/tcp",
+                "127.0.0.1:8888->8888/tcp",
+            ],
+            "{text}"
+        );
+        let server = plan
+            .nodes(&net)
+            .into_iter()
+            .find(|n| n.name == "k3d-iot-server-0")
+            .unwrap();
+        assert!(
+            server.cmd.iter().any(|a| a == "--disable=traefik"),
+            "{:?}",
+            server.cmd
+        );
+        assert!(plan.nodes(&net).iter().any(|n| n.name == "k3d-iot-agent-0"));
+        assert_eq!(server.security, NodeSecurity::Privileged);
+    }
+
+    fn summary() -> Summary {
+        Summary {
+            cluster: "iot".into(),
+            context: "k3d-iot".into(),
+            kubeconfig: PathBuf::from("/home/wil/.kube/config"),
+            app_url: "http://localhost:8888/".into(),
+            served: playground_answer("v1"),
+            argocd_url: "https://localhost:8443".into(),
+            admin_password: Some("Pa55word".into()),
+            source_url: gitserver::cluster_url("wil", "iot-wil"),
+            revision: "main".into(),
+            lab: Some((
+                "lab".into(),
+                gitserver::host_url(3000, "wil", "iot-wil"),
+                "main".into(),
+            )),
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn the_summary_says_where_everything_is_and_what_to_run_next() {
+        let text = summary().render();
+        for wanted in [
+            "part 3 is up on cluster iot:",
+            "http://localhost:8888/ → {\"status\":\"ok\", \"message\": \"v1\"}",
+            "https://localhost:8443 (its own self-signed TLS; user admin)",
+            "password      Pa55word",
+            "argocd/playground ← http://gitea-http.gitea.svc.cluster.local:3000/wil/iot-wil.git @ main",
+            "http://localhost:3000/wil/iot-wil.git (remote lab, branch main)",
+            "context k3d-iot in /home/wil/.kube/config",
+            "next: gitops-bumper v2 --remote lab --wait --probe http://localhost:8888/",
+            "`bootstrap down` removes it all",
+        ] {
+            assert!(text.contains(wanted), "missing {wanted:?} in:\n{text}");
+        }
+        assert_eq!(
+            text.matches("Pa55word").count(),
+            1,
+            "the password is printed once"
+        );
+        let mut remote = summary();
+        remote.lab = None;
+        remote.source_url = "https://github.com/wil/iot-wil.git".into();
+        assert!(remote.render().contains("next: gitops-bumper v2 --wait --probe http://localhost:8888/   (in your clone of https://github.com/wil/iot-wil.git)"));
+    }
+
+    #[test]
+    fn status_lines() {
+        let name = ClusterName::parse("iot").unwrap();
+        let absent = Status {
+            cluster: None,
+            argocd: None,
+            application: None,
+            served: None,
+        };
+        assert_eq!(
+            absent.render(&name, "http://localhost:8888/"),
+            "cluster iot: absent (`bootstrap p3` creates it)\n"
+        );
+        let up = Status {
+            cluster: Some(cluster::ClusterSummary {
+                name: "iot".into(),
+                servers: 1,
+                servers_running: 1,
+                agents: 0,
+                agents_running: 0,
+                loadbalancer: true,
+                api: Some("https://127.0.0.1:6443".into()),
+                created_by: "bootstrap".into(),
+            }),
+            argocd: Some(Err("deployment argocd-server: 0/1 available".into())),
+            application: Some("Synced, Healthy at 1a2b3c4".into()),
+            served: Some(playground_answer("v2")),
+        };
+        assert_eq!(
+            up.render(&name, "http://localhost:8888/"),
+            "cluster iot: 1/1 server(s), 0/0 agent(s) running, API https://127.0.0.1:6443\n\
+             Argo CD: not ready: deployment argocd-server: 0/1 available\n\
+             Application argocd/playground: Synced, Healthy at 1a2b3c4\n\
+             app http://localhost:8888/: {\"status\":\"ok\", \"message\": \"v2\"}\n"
+        );
+    }
+
+    #[test]
+    fn credentials_live_per_cluster() {
+        let file = credentials_file(
+            Path::new("/home/wil/.config/iot-rs"),
+            &ClusterName::parse("iot").unwrap(),
+        );
+        assert_eq!(
+            file,
+            PathBuf::from("/home/wil/.config/iot-rs/iot/git-credentials")
+        );
+    }
+}
