@@ -180,7 +180,8 @@ pub fn configure(
     Ok(())
 }
 
-/// Undoes [`configure`]: the remote, the helper entries and the file. Missing pieces are fine.
+/// Undoes [`configure`]: the remote, the helper entries and the file. Missing pieces are fine,
+/// and a `lab` remote that is not ours (its helper does not read `file`) is left alone.
 pub fn unconfigure(repo: &Repository, file: &Path) -> Result<(), SeedError> {
     let workdir = repo.workdir().unwrap_or(repo.path()).to_owned();
     let config_err = |source| SeedError::Config {
@@ -195,10 +196,15 @@ pub fn unconfigure(repo: &Repository, file: &Path) -> Result<(), SeedError> {
             .config()
             .and_then(|c| c.open_level(ConfigLevel::Local))
             .map_err(config_err)?;
-        for key in helper_keys(&url) {
-            let _ = config.remove(&key);
+        let ours = helper_keys(&url)
+            .iter()
+            .any(|key| config.get_string(key).ok() == Some(helper_value(file)));
+        if ours {
+            for key in helper_keys(&url) {
+                let _ = config.remove(&key);
+            }
+            repo.remote_delete(REMOTE).map_err(config_err)?;
         }
-        repo.remote_delete(REMOTE).map_err(config_err)?;
     }
     match std::fs::remove_file(file) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SeedError::CredentialFile {
