@@ -422,7 +422,7 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
                     req.name
                 ),
                 Deleted::Removed { .. } => println!(
-                    "part 3 is gone: cluster {} deleted, the lab remote removed",
+                    "part 3 is gone: cluster {} deleted, with the lab remote and its credentials if bootstrap had set them",
                     req.name
                 ),
             }
