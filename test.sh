@@ -224,6 +224,14 @@ gitops_bumper_checks() {
   gitops-bumper/e2e.sh
 }
 
+# Part 3 end to end (bootstrap p3, gitops-bumper v2 --remote lab --wait, bootstrap down): it
+# needs Docker Hub, ghcr.io, quay.io and GitHub; where they are out of reach it says
+# "skipped: <reason>" (the CI workflow .github/workflows/e2e.yml runs it for real).
+p3_checks() {
+  step "part 3 end to end"
+  p3/scripts/e2e.sh
+}
+
 # bootstrap's cluster, image and import tests run in `cargo nextest` above against this Docker
 # engine with stand-in node images (busybox-static). The real-K3s end-to-end needs pulls and
 # privileged containers; where those are missing it prints "skipped: <reason>" and exits 0.
@@ -240,6 +248,7 @@ main() {
   rust_checks
   gitops_bumper_checks
   bootstrap_checks
+  p3_checks
   shell_checks
   chart_checks
   vagrant_checks
