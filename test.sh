@@ -217,13 +217,6 @@ gitops_bumper_setup() {
   fi
 }
 
-# The real --wait path needs a cluster running Argo CD; the script says `skipped: <reason>`
-# where there is none (the crate's own tests ran with the workspace above).
-gitops_bumper_checks() {
-  step "gitops-bumper: end-to-end against a real cluster"
-  gitops-bumper/e2e.sh
-}
-
 # Part 3 end to end (bootstrap p3, gitops-bumper v2 --remote lab --wait, bootstrap down): it
 # needs Docker Hub, ghcr.io, quay.io and GitHub; where they are out of reach it says
 # "skipped: <reason>" (the CI workflow .github/workflows/e2e.yml runs it for real).
@@ -246,7 +239,6 @@ main() {
   install_chart_tools
   gitops_bumper_setup
   rust_checks
-  gitops_bumper_checks
   bootstrap_checks
   p3_checks
   shell_checks
