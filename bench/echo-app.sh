@@ -2,7 +2,8 @@
 # echo-app under load, side by side with its baselines, in one run on one machine:
 #   - echo-app in http-echo mode, every feature on (access log written to /dev/null, metrics);
 #   - echo-app in playground mode;
-#   - bare-hyper: the least a hyper server can do (echo-app/examples/bare_hyper.rs);
+#   - bare-hyper: the least a hyper server can do (echo-app/examples/bare_hyper.rs), with
+#     tokio's default of a worker per CPU and with one worker (echo-app's default);
 #   - hashicorp/http-echo, when HTTP_ECHO_BIN points at a binary of it (not built here: build
 #     it yourself from its source; this script only runs it).
 # For each: requests/s and p50/p99 latency (wrk, 1 thread, 50 connections), RSS after the load
@@ -67,6 +68,9 @@ measure "echo-app (playground)" "http://127.0.0.1:$port/" \
   env APP_VERSION=v1 "$ECHO_APP" -listen "127.0.0.1:$port"
 port=$(free_port)
 measure "bare-hyper" "http://127.0.0.1:$port/" "$BARE" "127.0.0.1:$port"
+port=$(free_port)
+measure "bare-hyper (1 thread)" "http://127.0.0.1:$port/" \
+  env TOKIO_WORKER_THREADS=1 "$BARE" "127.0.0.1:$port"
 if [[ -n "${HTTP_ECHO_BIN:-}" ]]; then
   port=$(free_port)
   measure "hashicorp/http-echo" "http://127.0.0.1:$port/" \
@@ -80,10 +84,14 @@ printf '%-22s %12s %9s %9s %10s %10s   %s\n' server "req/s" p50 p99 "RSS after" 
 printf '%s\n' "${results[@]}"
 echo
 echo "binary: $(stat -c %s "$ECHO_APP") bytes ($ECHO_APP, stat -c %s)"
+if docker info >/dev/null 2>&1; then
+  echo "# building the image: cargo run --release -p bootstrap -- -q images echo-app"
+  cargo run --release --locked -q -p bootstrap -- -q images echo-app >/dev/null
+fi
 if docker image inspect echo-app:v1 >/dev/null 2>&1; then
   echo "image echo-app:v1: $(docker image inspect -f '{{.Size}}' echo-app:v1) bytes (docker image inspect -f '{{.Size}}' echo-app:v1)," \
     "$(docker save echo-app:v1 | gzip -9 | wc -c) bytes gzipped (docker save echo-app:v1 | gzip -9 | wc -c)"
 else
-  echo "image: skipped (no echo-app:v1 in the local Docker engine; build it with 'cargo run -p bootstrap -- images')"
+  echo "image: skipped (no Docker engine answers here)"
 fi
 echo "machine: $(nproc) cores, $(uname -r); wrk and the server share them"

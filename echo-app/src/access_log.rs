@@ -1,18 +1,19 @@
 //! One line per request on stdout, in http-echo's format (or as JSON), written in batches.
 //!
-//! Formatting happens on the request's thread into a shared buffer; a flusher thread writes
-//! the buffer to stdout when it passes [`FLUSH_BYTES`] or every [`FLUSH_EVERY`]. A write per
-//! request would cost a syscall each and halve throughput; the batching keeps memory bounded
-//! (at most [`MAX_PENDING_BYTES`] waiting; beyond that lines are dropped and counted, so a
-//! stalled stdout never stalls or bloats the server).
+//! Formatting happens on the request's thread into that thread's buffer; a flusher thread
+//! writes the buffers to stdout when one passes [`FLUSH_BYTES`] or every [`FLUSH_EVERY`]. A
+//! write per request would cost a syscall each and halve throughput; the batching keeps memory
+//! bounded (at most [`MAX_PENDING_BYTES`] waiting per thread; beyond that lines are dropped and
+//! counted, so a stalled stdout never stalls or bloats the server). Lines of one thread keep
+//! their order; lines of different threads are interleaved by batch.
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::flags::LogFormat;
 
@@ -64,11 +65,21 @@ impl PeerText {
     }
 }
 
+/// One buffer per recording thread: a worker locks only its own buffer, which nobody else
+/// touches but the flusher's brief swap, so two workers never wait on each other (a single
+/// shared buffer made them, and its futex waits showed in the p99).
+type Shard = Arc<Mutex<Vec<u8>>>;
+
 struct Shared {
-    pending: Mutex<Vec<u8>>,
+    /// Every thread's shard, registered on its first line.
+    shards: Mutex<Vec<Shard>>,
+    /// Set when a shard passes [`FLUSH_BYTES`] or when closing; the flusher waits on it.
+    signal: Mutex<bool>,
     wake: Condvar,
     closing: AtomicBool,
     dropped: AtomicU64,
+    /// Tells this log's shards from another log's in a thread's list (tests run several).
+    id: usize,
 }
 
 /// The sink; cheap to clone into every connection.
@@ -87,11 +98,14 @@ pub struct Flusher {
 impl AccessLog {
     /// Starts the flusher thread writing to `out` (stdout in the binary).
     pub fn start(format: LogFormat, mut out: Box<dyn Write + Send>) -> (Self, Flusher) {
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
         let shared = Arc::new(Shared {
-            pending: Mutex::new(Vec::with_capacity(FLUSH_BYTES)),
+            shards: Mutex::new(Vec::new()),
+            signal: Mutex::new(false),
             wake: Condvar::new(),
             closing: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         });
         let flusher_shared = shared.clone();
         let thread = std::thread::Builder::new()
@@ -121,8 +135,24 @@ impl AccessLog {
         });
     }
 
+    /// This thread's shard of this log, registered on first use.
+    fn shard(&self) -> Shard {
+        SHARDS.with_borrow_mut(|mine| {
+            if let Some((_, shard)) = mine.iter().find(|(id, _)| *id == self.shared.id) {
+                return shard.clone();
+            }
+            let shard: Shard = Arc::new(Mutex::new(Vec::with_capacity(FLUSH_BYTES)));
+            if let Ok(mut all) = self.shared.shards.lock() {
+                all.push(shard.clone());
+            }
+            mine.push((self.shared.id, shard.clone()));
+            shard
+        })
+    }
+
     fn append(&self, line: &[u8]) {
-        let Ok(mut pending) = self.shared.pending.lock() else {
+        let shard = self.shard();
+        let Ok(mut pending) = shard.lock() else {
             return;
         };
         if pending.len() + line.len() > MAX_PENDING_BYTES {
@@ -131,9 +161,20 @@ impl AccessLog {
         }
         let before = pending.len();
         pending.extend_from_slice(line);
-        // Wake the flusher only on the two transitions it waits for.
-        if before == 0 || (before < FLUSH_BYTES && pending.len() >= FLUSH_BYTES) {
-            self.shared.wake.notify_one();
+        let full = before < FLUSH_BYTES && pending.len() >= FLUSH_BYTES;
+        drop(pending);
+        if full {
+            self.shared.raise();
+        }
+    }
+}
+
+impl Shared {
+    /// Wakes the flusher now rather than at its next tick.
+    fn raise(&self) {
+        if let Ok(mut signal) = self.signal.lock() {
+            *signal = true;
+            self.wake.notify_one();
         }
     }
 }
@@ -141,6 +182,8 @@ impl AccessLog {
 thread_local! {
     /// Each worker thread formats its lines here, so a request allocates nothing.
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
+    /// This thread's shard of each log it has written to (one, outside tests).
+    static SHARDS: RefCell<Vec<(usize, Shard)>> = const { RefCell::new(Vec::new()) };
     /// The calendar part of the timestamp changes once a second: cache it per thread.
     static CLOCK: Cell<(u64, Stamp)> = const { Cell::new((u64::MAX, Stamp::UNSET)) };
 }
@@ -152,11 +195,8 @@ impl Flusher {
     }
 
     fn stop(&mut self) {
-        // Under the lock, so the flusher cannot miss the wake-up between its check and its wait.
-        if let Ok(_pending) = self.shared.pending.lock() {
-            self.shared.closing.store(true, Ordering::Release);
-            self.shared.wake.notify_one();
-        }
+        self.shared.closing.store(true, Ordering::Release);
+        self.shared.raise();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -169,40 +209,32 @@ impl Drop for Flusher {
     }
 }
 
+/// Every [`FLUSH_EVERY`], or as soon as a shard fills up, writes each shard's lines; on
+/// closing, writes what is left and returns.
 fn flush_loop(shared: &Shared, out: &mut dyn Write) {
     let mut spare = Vec::with_capacity(FLUSH_BYTES);
     loop {
-        let closing = {
-            let Ok(mut pending) = shared.pending.lock() else {
-                return;
-            };
-            // Sleep until the first line of a batch arrives...
-            while pending.is_empty() && !shared.closing.load(Ordering::Acquire) {
-                pending = match shared.wake.wait(pending) {
-                    Ok(guard) => guard,
-                    Err(_) => return,
-                };
-            }
-            // ...then let the batch fill for a while, so that a busy server writes in chunks.
-            let deadline = Instant::now() + FLUSH_EVERY;
-            while pending.len() < FLUSH_BYTES && !shared.closing.load(Ordering::Acquire) {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                pending = match shared.wake.wait_timeout(pending, deadline - now) {
+        if let Ok(mut signal) = shared.signal.lock() {
+            if !*signal {
+                signal = match shared.wake.wait_timeout(signal, FLUSH_EVERY) {
                     Ok((guard, _)) => guard,
                     Err(_) => return,
                 };
             }
-            std::mem::swap(&mut *pending, &mut spare);
-            shared.closing.load(Ordering::Acquire)
-        };
-        if !spare.is_empty() {
-            let _ = out.write_all(&spare).and_then(|()| out.flush());
-            // Keep the buffer's memory from growing past a normal batch after a burst.
-            spare.clear();
-            spare.shrink_to(FLUSH_BYTES);
+            *signal = false;
+        }
+        let closing = shared.closing.load(Ordering::Acquire);
+        let shards = shared.shards.lock().map(|s| s.clone()).unwrap_or_default();
+        for shard in shards {
+            if let Ok(mut pending) = shard.lock() {
+                std::mem::swap(&mut *pending, &mut spare);
+            }
+            if !spare.is_empty() {
+                let _ = out.write_all(&spare).and_then(|()| out.flush());
+                // Keep the buffer from growing past a normal batch after a burst.
+                spare.clear();
+                spare.shrink_to(FLUSH_BYTES);
+            }
         }
         if closing {
             return;
@@ -536,20 +568,57 @@ mod tests {
         assert!(line.ends_with("\"duration_seconds\":0.000012}\n"), "{line}");
     }
 
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_of_many_threads_all_arrive_each_thread_in_order() {
+        let out = Captured::default();
+        let (log, flusher) = AccessLog::start(LogFormat::Text, Box::new(out.clone()));
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..3000 {
+                        let path = format!("/{t}/{i}");
+                        let e = Entry {
+                            path: &path,
+                            ..entry()
+                        };
+                        log.record(&e, SystemTime::now());
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        flusher.finish();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let mut next = [0usize; 4];
+        for line in text.lines() {
+            let path = line.split(' ').nth(5).unwrap();
+            let (t, i) = path[1..].split_once('/').unwrap();
+            let (t, i): (usize, usize) = (t.parse().unwrap(), i.parse().unwrap());
+            assert_eq!(i, next[t], "thread {t} out of order");
+            next[t] += 1;
+        }
+        assert_eq!(next, [3000; 4]);
+        assert_eq!(log.dropped(), 0);
+    }
+
     #[test]
     fn lines_reach_the_writer_in_order_and_all_of_them_on_finish() {
-        #[derive(Clone, Default)]
-        struct Shared(Arc<Mutex<Vec<u8>>>);
-        impl Write for Shared {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let out = Shared::default();
+        let out = Captured::default();
         let (log, flusher) = AccessLog::start(LogFormat::Text, Box::new(out.clone()));
         let mut e = entry();
         let paths: Vec<String> = (0..5000).map(|i| format!("/{i}")).collect();

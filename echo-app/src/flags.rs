@@ -42,11 +42,15 @@ pub struct Config {
     pub shutdown_delay: Duration,
     pub header_read_timeout: Duration,
     pub max_connections: usize,
+    /// Worker threads; 0 means one per available CPU.
+    pub threads: usize,
 }
 
 pub const DEFAULT_ECHO_LISTEN: &str = ":5678";
 pub const DEFAULT_PLAYGROUND_LISTEN: &str = ":8888";
 pub const DEFAULT_PLAYGROUND_VERSION: &str = "v1";
+/// Far beyond any file-descriptor limit; it keeps the connection count within a semaphore's.
+const MAX_CONNECTIONS_LIMIT: i64 = 1 << 20;
 
 /// A parse failure: the message goes to stderr, followed by the usage text when `with_usage`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +158,12 @@ const FLAGS: &[FlagDef] = &[
         default_shown: "",
     },
     FlagDef {
+        name: "threads",
+        kind: Kind::Int,
+        usage: "threads serving requests (0: one per CPU the container may use)",
+        default_shown: "1",
+    },
+    FlagDef {
         name: "version",
         kind: Kind::Bool,
         usage: "print version information and exit",
@@ -223,6 +233,7 @@ struct Raw {
     shutdown_delay: Option<Duration>,
     header_read_timeout: Option<Duration>,
     max_connections: Option<i64>,
+    threads: Option<i64>,
 }
 
 /// Parses `args` (without the program name) and the two environment variables the images use.
@@ -329,6 +340,7 @@ pub fn parse(
         shutdown_delay: raw.shutdown_delay.unwrap_or(Duration::ZERO),
         header_read_timeout: raw.header_read_timeout.unwrap_or(Duration::from_secs(10)),
         max_connections: max_connections as usize,
+        threads: raw.threads.unwrap_or(1) as usize,
     }))
 }
 
@@ -362,9 +374,15 @@ fn set(raw: &mut Raw, def: &FlagDef, value: &str) -> Result<(), FlagError> {
                     }
                     raw.status = Some(n);
                 }
+                "threads" => {
+                    if !(0..=1024).contains(&n) {
+                        return Err(invalid("must be between 0 and 1024"));
+                    }
+                    raw.threads = Some(n);
+                }
                 _ => {
-                    if n < 1 {
-                        return Err(invalid("must be at least 1"));
+                    if !(1..=MAX_CONNECTIONS_LIMIT).contains(&n) {
+                        return Err(invalid("must be between 1 and 1048576"));
                     }
                     raw.max_connections = Some(n);
                 }
@@ -665,6 +683,7 @@ mod tests {
             "250ms",
             "-header-read-timeout=1.5s",
             "-max-connections=10",
+            "-threads=0",
             "-listen=[::1]:8080",
         ]);
         assert_eq!(c.log_format, LogFormat::Json);
@@ -672,7 +691,14 @@ mod tests {
         assert_eq!(c.shutdown_delay, Duration::from_millis(250));
         assert_eq!(c.header_read_timeout, Duration::from_millis(1500));
         assert_eq!(c.max_connections, 10);
+        assert_eq!(c.threads, 0);
+        assert_eq!(serve(&["-text=x"]).threads, 1);
         assert_eq!(c.listen, "[::1]:8080");
+        let err = parse(&args(&["-max-connections=0"]), None, None).unwrap_err();
+        assert_eq!(
+            err.message,
+            "invalid value \"0\" for flag -max-connections: must be between 1 and 1048576"
+        );
         let err = parse(&args(&["-log-format=xml"]), None, None).unwrap_err();
         assert_eq!(
             err.message,

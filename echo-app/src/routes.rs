@@ -48,17 +48,13 @@ impl Route {
     }
 
     /// Every status this route can answer with, given http-echo's `-status-code`.
-    pub fn statuses(self, echo_status: u16) -> &'static [u16] {
+    pub fn statuses(self, echo_status: u16) -> Vec<u16> {
         match self {
-            Route::Echo => match echo_status {
-                200 => &[200],
-                // The configured status is resolved lazily; only 200 is worth a fixed slot.
-                _ => &[],
-            },
-            Route::Readyz => &[200, 503],
-            Route::NotFound => &[404],
-            Route::MethodNotAllowed => &[405],
-            Route::Health | Route::Healthz | Route::Metrics | Route::Root => &[200],
+            Route::Echo => vec![echo_status],
+            Route::Readyz => vec![200, 503],
+            Route::NotFound => vec![404],
+            Route::MethodNotAllowed => vec![405],
+            Route::Health | Route::Healthz | Route::Metrics | Route::Root => vec![200],
         }
     }
 

@@ -100,11 +100,20 @@ fn the_drain_timeout_bounds_a_stuck_client_and_exits_1() {
     drop(stream);
 }
 
-/// Keep-alive clients hammer the server; SIGTERM arrives mid-run. Every request the server
-/// logged (that is, read and answered) must have reached its client whole.
 #[test]
 fn sigterm_under_load_loses_no_accepted_request() {
-    let server = Server::start(&["-listen=127.0.0.1:0", "-text=load"], &[]);
+    sigterm_under_load("-threads=1");
+}
+
+#[test]
+fn sigterm_under_load_loses_no_accepted_request_with_two_worker_threads() {
+    sigterm_under_load("-threads=2");
+}
+
+/// Keep-alive clients hammer the server; SIGTERM arrives mid-run. Every request the server
+/// logged (that is, read and answered) must have reached its client whole.
+fn sigterm_under_load(threads: &str) {
+    let server = Server::start(&["-listen=127.0.0.1:0", "-text=load", threads], &[]);
     let addr = server.addr;
     let stop = Arc::new(AtomicBool::new(false));
     let completed = Arc::new(AtomicU64::new(0));
