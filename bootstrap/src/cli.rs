@@ -129,12 +129,8 @@ pub struct ShapeArgs {
     /// Number of agents
     #[arg(short = 'a', long, default_value_t = 0)]
     pub agents: usize,
-    /// Node image
-    #[arg(short = 'i', long, default_value = K3S_IMAGE)]
-    pub image: String,
-    /// Load balancer image (k3d's K3D_IMAGE_LOADBALANCER is honoured)
-    #[arg(long, env = "K3D_IMAGE_LOADBALANCER", default_value = LB_IMAGE)]
-    pub lb_image: String,
+    #[command(flatten)]
+    pub images: NodeImages,
     /// Where the Kubernetes API is published: [HOST_IP|HOSTNAME:]PORT|random
     /// (default: a random port on 0.0.0.0, as k3d)
     #[arg(long, value_name = "[HOST:]PORT")]
@@ -273,12 +269,8 @@ pub struct P3Args {
     /// Number of agents besides the server
     #[arg(short = 'a', long, default_value_t = 0)]
     pub agents: usize,
-    /// Node image
-    #[arg(short = 'i', long, default_value = K3S_IMAGE)]
-    pub image: String,
-    /// Load balancer image
-    #[arg(long, env = "K3D_IMAGE_LOADBALANCER", default_value = LB_IMAGE)]
-    pub lb_image: String,
+    #[command(flatten)]
+    pub images: NodeImages,
     #[command(flatten)]
     pub ports: PortArgs,
     /// Have Argo CD read this repository (e.g. your public fork) instead of a Git server in
@@ -304,6 +296,17 @@ pub struct P3Args {
     /// TESTS ONLY: stand-in nodes without `privileged` (see `cluster create`)
     #[arg(long, hide = true)]
     pub unprivileged_test_nodes: bool,
+}
+
+/// The images a cluster's containers run.
+#[derive(Debug, Clone, Args)]
+pub struct NodeImages {
+    /// Node image
+    #[arg(short = 'i', long, default_value = K3S_IMAGE)]
+    pub image: String,
+    /// Load balancer image (k3d's K3D_IMAGE_LOADBALANCER is honoured)
+    #[arg(long, env = "K3D_IMAGE_LOADBALANCER", default_value = LB_IMAGE)]
+    pub lb_image: String,
 }
 
 /// The cluster of part 3.
@@ -453,8 +456,8 @@ async fn p3_up(a: P3Args, steps: &Steps) -> Result<u8, Error> {
     };
     let req = p3::Request {
         agents: a.agents,
-        node_image: a.image,
-        lb_image: a.lb_image,
+        node_image: a.images.image,
+        lb_image: a.images.lb_image,
         ports: a.ports.ports(),
         source,
         workspace: workspace_dir(),
@@ -771,8 +774,8 @@ impl ShapeArgs {
             name,
             servers: self.servers,
             agents: self.agents,
-            image: self.image.clone(),
-            lb_image: self.lb_image.clone(),
+            image: self.images.image.clone(),
+            lb_image: self.images.lb_image.clone(),
             api,
             ports: self
                 .ports
@@ -905,7 +908,7 @@ mod tests {
         };
         assert_eq!(a.name, "k3s-default");
         assert_eq!(a.shape.servers, 1);
-        assert_eq!(a.shape.image, "rancher/k3s:v1.35.5-k3s1");
+        assert_eq!(a.shape.images.image, "rancher/k3s:v1.35.5-k3s1");
         assert!(a.kubeconfig_update_default && a.kubeconfig_switch_context);
     }
 

@@ -36,6 +36,18 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+fn identify(clone: &Path, name: &str) {
+    git(clone, &["config", "user.name", name]);
+    git(
+        clone,
+        &[
+            "config",
+            "user.email",
+            &format!("{}@example.invalid", name.to_lowercase()),
+        ],
+    );
+}
+
 struct Lab {
     _tmp: tempfile::TempDir,
     work: std::path::PathBuf,
@@ -59,8 +71,7 @@ fn lab() -> Lab {
         tmp.path(),
         &["init", "-q", "-b", "main", work.to_str().unwrap()],
     );
-    git(&work, &["config", "user.name", "Wil"]);
-    git(&work, &["config", "user.email", "wil@example.invalid"]);
+    identify(&work, "Wil");
     std::fs::create_dir_all(work.join("p3/confs")).unwrap();
     std::fs::write(
         work.join("p3/confs/playground.yaml"),
@@ -178,8 +189,7 @@ fn a_server_that_is_ahead_is_followed_not_overwritten() {
             other.to_str().unwrap(),
         ],
     );
-    git(&other, &["config", "user.name", "Other"]);
-    git(&other, &["config", "user.email", "o@example.invalid"]);
+    identify(&other, "Other");
     std::fs::write(
         other.join("p3/confs/playground.yaml"),
         "image: \"echo-app:v2\"\n",

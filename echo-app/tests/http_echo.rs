@@ -105,17 +105,8 @@ fn headers_match_http_echo() {
 #[test]
 fn head_gets_the_headers_only() {
     let server = Server::start(&["-listen=127.0.0.1:0", "-text=hello-world"], &[]);
-    let stream = std::net::TcpStream::connect(server.addr).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
-    std::io::Write::write_all(
-        &mut &stream,
-        b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET /health HTTP/1.1\r\nHost: a\r\n\r\n",
-    )
-    .unwrap();
-    let mut reader = std::io::BufReader::new(stream);
-    let head = common::read_reply(&mut reader, true).unwrap();
+    let (head, next) =
+        common::bodiless_then_health(server.addr, b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(
         (head.status, head.header("content-length")),
         (200, Some("12"))
@@ -124,9 +115,7 @@ fn head_gets_the_headers_only() {
         head.header("content-type"),
         Some("text/plain; charset=utf-8")
     );
-    // The next response on the same connection starts right after the head: no body was sent.
-    let next = common::read_reply(&mut reader, false).unwrap();
-    assert_eq!(next.text(), "{\"status\":\"ok\"}\n");
+    assert_eq!(next.text(), "{\"status\":\"ok\"}\n", "HEAD sent body bytes");
 }
 
 #[test]
@@ -136,20 +125,10 @@ fn no_content_and_not_modified_send_no_body() {
             &["-listen=127.0.0.1:0", "-text=ignored", "-status-code", code],
             &[],
         );
-        let stream = std::net::TcpStream::connect(server.addr).unwrap();
-        stream
-            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
-        std::io::Write::write_all(
-            &mut &stream,
-            b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /health HTTP/1.1\r\nHost: a\r\n\r\n",
-        )
-        .unwrap();
-        let mut reader = std::io::BufReader::new(stream);
-        let reply = common::read_reply(&mut reader, true).unwrap();
+        let (reply, next) =
+            common::bodiless_then_health(server.addr, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(reply.status.to_string(), code);
         assert_eq!(reply.header("content-type"), None, "{code}");
-        let next = common::read_reply(&mut reader, false).unwrap();
         assert_eq!(
             next.text(),
             "{\"status\":\"ok\"}\n",

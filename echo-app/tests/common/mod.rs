@@ -206,6 +206,24 @@ pub fn raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<Reply> {
     read_reply(&mut BufReader::new(stream), head_only)
 }
 
+/// Sends `first` then `GET /health` on one connection and reads both replies, the first
+/// without a body: if the first reply leaked any body bytes, the second would not parse as
+/// `/health`'s answer.
+pub fn bodiless_then_health(addr: SocketAddr, first: &[u8]) -> (Reply, Reply) {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    (&stream).write_all(first).unwrap();
+    (&stream)
+        .write_all(b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let head = read_reply(&mut reader, true).unwrap();
+    let next = read_reply(&mut reader, false).unwrap();
+    (head, next)
+}
+
 /// `GET path` with a Host header, on a new connection.
 pub fn get(addr: SocketAddr, path: &str) -> Reply {
     let req = format!("GET {path} HTTP/1.1\r\nHost: test.local\r\nUser-Agent: it/1\r\n\r\n");
