@@ -108,6 +108,7 @@ pub fn objects(credentials: &Credentials, host_port: u16) -> Vec<Value> {
     });
     let selector = json!({ "app.kubernetes.io/name": NAME });
     let env = json!([
+        {"name": "GITEA_APP_INI", "value": "/var/lib/gitea/custom/conf/app.ini"},
         {"name": "GITEA__security__INSTALL_LOCK", "value": "true"},
         secret_env("GITEA__security__SECRET_KEY", "secret-key"),
         {"name": "GITEA__database__DB_TYPE", "value": "sqlite3"},
@@ -121,9 +122,11 @@ pub fn objects(credentials: &Credentials, host_port: u16) -> Vec<Value> {
         secret_env("GITEA_ADMIN_USERNAME", "username"),
         secret_env("GITEA_ADMIN_PASSWORD", "password"),
     ]);
+    // One volume for data and configuration: local-path volumes are created world-writable
+    // but kubelet-made subPath directories are not (and fsGroup does not reach hostPath
+    // volumes), so Gitea (uid 1000) gets the volume's root and makes its own directories.
     let mounts = json!([
-        {"name": "data", "mountPath": "/var/lib/gitea", "subPath": "data"},
-        {"name": "data", "mountPath": "/etc/gitea", "subPath": "config"},
+        {"name": "data", "mountPath": "/var/lib/gitea"},
         {"name": "tmp", "mountPath": "/tmp"},
     ]);
     let container_security = json!({
