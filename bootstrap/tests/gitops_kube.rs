@@ -3,6 +3,7 @@
 //! waits for. The real Argo CD manifest of `../shared/fixtures` is what gets applied.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 mod fake_api;
 
 use std::time::Duration;
@@ -12,10 +13,44 @@ use bootstrap::gitops::{application, gitserver};
 use fake_api::{Call, FakeApi, StatusRule};
 use serde_json::{Value, json};
 
+fn fixture() -> String {
+    std::fs::read_to_string(common::shared_fixture("argocd/install-v3.5.1.yaml"))
+        .expect("the pinned Argo CD fixture")
+}
+
 fn manifest() -> Manifest {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/argocd/install-v3.5.1.yaml");
-    Manifest::parse(&std::fs::read_to_string(path).expect("the pinned Argo CD fixture")).unwrap()
+    Manifest::parse(&fixture()).unwrap()
+}
+
+#[test]
+fn the_fixture_is_the_pinned_file_and_splits_into_3_crds_and_56_objects() {
+    let text = fixture();
+    argocd::verify(text.as_bytes(), "fixture").unwrap();
+    let manifest = Manifest::parse(&text).unwrap();
+    assert_eq!((manifest.crds.len(), manifest.rest.len()), (3, 56));
+    assert_eq!(manifest.names_of("Deployment").len(), 6);
+    assert_eq!(
+        manifest.names_of("StatefulSet"),
+        ["argocd-application-controller"]
+    );
+    for obj in &manifest.rest {
+        let gvk = bootstrap::k8s::apply::gvk_of(obj).unwrap();
+        assert!(
+            bootstrap::k8s::apply::builtin_resource(&gvk).is_some(),
+            "{gvk:?} has no table entry"
+        );
+    }
+}
+
+#[test]
+fn a_changed_byte_is_refused() {
+    let mut text = fixture().into_bytes();
+    text[100] ^= 1;
+    let err = argocd::verify(&text, "install.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not the pinned 795a3a97"), "{err}");
+    assert!(err.contains("refusing it"), "{err}");
 }
 
 fn quick() -> Waits {

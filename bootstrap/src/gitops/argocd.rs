@@ -98,7 +98,8 @@ impl Manifest {
         self.len() == 0
     }
 
-    fn names_of(&self, kind: &str) -> Vec<String> {
+    /// The names of the manifest's objects of `kind` (e.g. its Deployments).
+    pub fn names_of(&self, kind: &str) -> Vec<String> {
         self.rest
             .iter()
             .filter(|o| o.types.as_ref().is_some_and(|t| t.kind == kind))
@@ -457,46 +458,4 @@ async fn read_admin_password(
         let bytes = secret.data?.get("password")?.0.clone();
         String::from_utf8(bytes).ok()
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fixture() -> String {
-        std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../shared/fixtures/argocd/install-v3.5.1.yaml"),
-        )
-        .expect("the pinned Argo CD manifest fixture")
-    }
-
-    #[test]
-    fn the_fixture_is_the_pinned_file_and_splits_into_3_crds_and_56_objects() {
-        let text = fixture();
-        verify(text.as_bytes(), "fixture").unwrap();
-        let manifest = Manifest::parse(&text).unwrap();
-        assert_eq!((manifest.crds.len(), manifest.rest.len()), (3, 56));
-        assert_eq!(manifest.names_of("Deployment").len(), 6);
-        assert_eq!(
-            manifest.names_of("StatefulSet"),
-            ["argocd-application-controller"]
-        );
-        for obj in &manifest.rest {
-            let gvk = kube_apply::gvk_of(obj).unwrap();
-            assert!(
-                kube_apply::builtin_resource(&gvk).is_some(),
-                "{gvk:?} has no table entry"
-            );
-        }
-    }
-
-    #[test]
-    fn a_changed_byte_is_refused() {
-        let mut text = fixture().into_bytes();
-        text[100] ^= 1;
-        let err = verify(&text, "install.yaml").unwrap_err().to_string();
-        assert!(err.contains("not the pinned 795a3a97"), "{err}");
-        assert!(err.contains("refusing it"), "{err}");
-    }
 }

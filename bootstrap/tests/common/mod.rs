@@ -18,6 +18,17 @@ use bootstrap::spec::names::ClusterName;
 use bootstrap::spec::ports::{ApiEndpoint, PortFlag};
 use bootstrap::standin::StandinImages;
 
+/// A file of the steering repository's `shared/fixtures/` (tests may read it; the product never
+/// does): looked for beside the workspace, then beside each of its ancestors.
+pub fn shared_fixture(relative: &str) -> PathBuf {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    workspace
+        .ancestors()
+        .map(|dir| dir.join("../shared/fixtures").join(relative))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("shared/fixtures/{relative} not found beside the workspace"))
+}
+
 /// A name no other test or worker uses: `<prefix>-<pid>-<random>`.
 pub fn unique(prefix: &str) -> String {
     let mut b = [0u8; 4];
