@@ -98,18 +98,17 @@ fn url(lab: &Lab) -> String {
         .replace("127.0.0.1", "localhost")
 }
 
+/// The clone with the lab remote configured as bootstrap p3 configures it.
+fn configured(lab: &Lab) -> git2::Repository {
+    let repo = seed::open_clone(&lab.work).unwrap();
+    seed::configure(&repo, &url(lab), "wil", "s3cret-password", &lab.credentials).unwrap();
+    repo
+}
+
 #[test]
 fn the_current_branch_reaches_the_server_with_credentials_from_a_private_file() {
     let lab = lab();
-    let repo = seed::open_clone(&lab.work).unwrap();
-    seed::configure(
-        &repo,
-        &url(&lab),
-        "wil",
-        "s3cret-password",
-        &lab.credentials,
-    )
-    .unwrap();
+    configured(&lab);
 
     let mode = std::fs::metadata(&lab.credentials)
         .unwrap()
@@ -168,15 +167,7 @@ fn the_current_branch_reaches_the_server_with_credentials_from_a_private_file() 
 #[test]
 fn a_server_that_is_ahead_is_followed_not_overwritten() {
     let lab = lab();
-    let repo = seed::open_clone(&lab.work).unwrap();
-    seed::configure(
-        &repo,
-        &url(&lab),
-        "wil",
-        "s3cret-password",
-        &lab.credentials,
-    )
-    .unwrap();
+    configured(&lab);
     seed::push_current_branch(&lab.work).unwrap();
     // Someone bumps from another clone...
     let other = lab.work.parent().unwrap().join("other");
@@ -223,15 +214,7 @@ fn a_server_that_is_ahead_is_followed_not_overwritten() {
 #[test]
 fn unconfigure_removes_the_remote_its_helper_and_the_file_and_may_run_twice() {
     let lab = lab();
-    let repo = seed::open_clone(&lab.work).unwrap();
-    seed::configure(
-        &repo,
-        &url(&lab),
-        "wil",
-        "s3cret-password",
-        &lab.credentials,
-    )
-    .unwrap();
+    let repo = configured(&lab);
     seed::unconfigure(&repo, &lab.credentials).unwrap();
     assert!(!lab.credentials.exists());
     // No key is left (libgit2 may leave the emptied section headers, which git ignores).
