@@ -198,9 +198,14 @@ impl App {
         }
     }
 
-    /// Answers one request. `remote` is the peer, for the access log.
-    pub fn handle<B>(&'static self, req: &Request<B>, remote: &PeerText) -> Response<MeteredBody> {
-        let start = Instant::now();
+    /// Answers one request whose head arrived at `start`. `remote` is the peer, for the
+    /// access log.
+    pub fn handle<B>(
+        &'static self,
+        req: &Request<B>,
+        remote: &PeerText,
+        start: Instant,
+    ) -> Response<MeteredBody> {
         self.metrics.begin();
         let route = route(&self.mode, req.method(), req.uri().path());
         let (status, content_kind, body) = self.answer(route);
@@ -325,8 +330,9 @@ impl Service<Request<Incoming>> for ConnService {
     type Future = Ready<Result<Self::Response, Infallible>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        self.activity.touch();
-        ready(Ok(self.app.handle(&req, &self.remote)))
+        let now = Instant::now();
+        self.activity.touch(now);
+        ready(Ok(self.app.handle(&req, &self.remote, now)))
     }
 }
 
@@ -343,13 +349,14 @@ impl Activity {
             epoch,
             last: AtomicU64::new(0),
         };
-        activity.touch();
+        activity.touch(epoch);
         activity
     }
 
-    fn touch(&self) {
+    fn touch(&self, now: Instant) {
+        let since_epoch = now.saturating_duration_since(self.epoch);
         self.last
-            .store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            .store(since_epoch.as_nanos() as u64, Ordering::Relaxed);
     }
 
     fn last(&self) -> Instant {
