@@ -349,7 +349,7 @@ impl Activity {
             epoch,
             last: AtomicU64::new(0),
         };
-        activity.touch(epoch);
+        activity.touch(Instant::now());
         activity
     }
 
