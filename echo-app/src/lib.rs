@@ -94,7 +94,7 @@ async fn serve_until_signal(cfg: Config) -> i32 {
         flusher.finish();
     }
     match (drained, &cfg.mode) {
-        (server::Drained::TimedOut(_), _) => 1,
+        (server::Drained::TimedOut, _) => 1,
         (server::Drained::Clean, Mode::HttpEcho { .. }) => 2,
         (server::Drained::Clean, Mode::Playground { .. }) => 0,
     }

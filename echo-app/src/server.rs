@@ -408,8 +408,8 @@ impl Limits {
 pub enum Drained {
     /// Every connection finished within the drain timeout.
     Clean,
-    /// The drain timeout passed with this many connections still open.
-    TimedOut(usize),
+    /// The drain timeout passed with connections still open (their count is logged).
+    TimedOut,
 }
 
 /// Serves until `shutdown` completes, then: readiness fails, connections are still accepted
@@ -457,7 +457,7 @@ pub async fn serve(
         Err(_) => {
             let open = connections.len();
             tracing::warn!(open, "drain timeout passed with connections still open");
-            Drained::TimedOut(open)
+            Drained::TimedOut
         }
     }
 }
