@@ -7,6 +7,8 @@
 mod common;
 
 use std::path::Path;
+
+use bootstrap::gitops::argocd;
 use std::process::{Command, Output};
 
 use common::{Cleanup, cluster_name, engine, free_port, leftovers, standins};
@@ -18,24 +20,23 @@ struct Env {
 }
 
 /// A HOME of its own (kubeconfig, credentials), and a cache that already holds the pinned
-/// Argo CD manifest, as a user working offline would put it there.
-fn env() -> Env {
+/// Argo CD manifest, as a user working offline would put it there. None after a visible skip
+/// where the manifest cannot be had.
+fn env(test: &str) -> Option<Env> {
+    let manifest = common::pinned_argocd_manifest()
+        .map_err(|why| common::skip(test, &why))
+        .ok()?;
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let cache = tmp.path().join("cache");
     std::fs::create_dir_all(cache.join("argocd")).unwrap();
     std::fs::create_dir_all(&home).unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/fixtures/argocd/install-v3.5.1.yaml"),
-        cache.join("argocd/install-v3.5.1.yaml"),
-    )
-    .expect("the pinned Argo CD fixture");
-    Env {
+    std::fs::write(argocd::cache_path(&cache), manifest).unwrap();
+    Some(Env {
         _tmp: tmp,
         home,
         cache,
-    }
+    })
 }
 
 fn bootstrap(env: &Env, args: &[&str]) -> Output {
@@ -61,13 +62,15 @@ fn text(out: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn p3_builds_the_docker_half_stops_at_the_api_resumes_and_goes_down() {
+    let Some(env) = env("p3_builds_the_docker_half_stops_at_the_api_resumes_and_goes_down") else {
+        return;
+    };
     let engine = engine().await;
     let images = standins(&engine).await;
     let name = cluster_name();
     let mut cleanup = Cleanup::default();
     cleanup.clusters.push(name.clone());
     cleanup.standins(&images);
-    let env = env();
     let (api, app, argocd, git) = (free_port(), free_port(), free_port(), free_port());
     let ports = [
         "--api-port",
@@ -181,7 +184,9 @@ async fn p3_builds_the_docker_half_stops_at_the_api_resumes_and_goes_down() {
 
 #[test]
 fn a_port_in_use_stops_p3_before_anything_is_created() {
-    let env = env();
+    let Some(env) = env("a_port_in_use_stops_p3_before_anything_is_created") else {
+        return;
+    };
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port().to_string();
     let name = cluster_name();

@@ -15,11 +15,16 @@ use crate::k8s::apply::{self as kube_apply, ApplyError};
 use crate::k8s::readiness::{crd_established, deployment_unready, statefulset_unready};
 use crate::k8s::{Poll, poll_until};
 
-pub const VERSION: &str = "v3.5.1";
+/// v3.5.2 rather than v3.5.1: the test control plane runs Argo CD's controllers built from the
+/// Go module proxy, which serves the in-tree gitops-engine of v3.5.2's commit but not of
+/// v3.5.1's, and the controllers must be exactly those of the manifest
+/// (`p3/control-plane/argocd/go.mod`).
+pub const VERSION: &str = "v3.5.2";
 pub const INSTALL_URL: &str =
-    "https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.1/manifests/install.yaml";
-/// sha256 of `INSTALL_URL`'s content; a different file is refused.
-pub const INSTALL_SHA256: &str = "795a3a972224da6a7f9d32c3e946445f062b60fb46028476715affeb688236e3";
+    "https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.2/manifests/install.yaml";
+/// sha256 of `INSTALL_URL`'s content; a different file is refused. The same bytes are
+/// `manifests/install.yaml` in the Go module `github.com/argoproj/argo-cd/v3@v3.5.2`.
+pub const INSTALL_SHA256: &str = "9a87f2b3e14c278f12501eb0ef5c3955b27cf05370ca425381c6a908cf85a5c5";
 pub const NAMESPACE: &str = "argocd";
 pub const ADMIN_SECRET: &str = "argocd-initial-admin-secret";
 /// Set on the namespace once an install of this exact manifest has become ready: a re-run

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -18,15 +18,85 @@ use bootstrap::spec::names::ClusterName;
 use bootstrap::spec::ports::{ApiEndpoint, PortFlag};
 use bootstrap::standin::StandinImages;
 
-/// A file of the steering repository's `shared/fixtures/` (tests may read it; the product never
-/// does): looked for beside the workspace, then beside each of its ancestors.
-pub fn shared_fixture(relative: &str) -> PathBuf {
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    workspace
+/// The Go module of the pinned Argo CD release: its zip carries `manifests/install.yaml`.
+const ARGOCD_GO_MODULE: &str = "github.com/argoproj/argo-cd/v3";
+
+/// The pinned Argo CD `install.yaml`, checked against the pinned sha256, from wherever it can
+/// be had without reaching GitHub: the Go module cache (the control plane's build of Argo CD
+/// puts the tagged module there), else the Go module proxy into that cache (`go mod download`,
+/// itself checked by Go's checksum database), else `shared/fixtures/argocd/` beside the
+/// workspace or one of its ancestors. `Err` says why none could be had, for a visible skip.
+pub fn pinned_argocd_manifest() -> Result<String, String> {
+    use bootstrap::gitops::argocd;
+    let mut tried = Vec::new();
+    match argocd_manifest_from_go_modules() {
+        Ok(text) => return Ok(text),
+        Err(why) => tried.push(why),
+    }
+    let name = format!("argocd/install-{}.yaml", argocd::VERSION);
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    match workspace
         .ancestors()
-        .map(|dir| dir.join("../shared/fixtures").join(relative))
+        .map(|dir| dir.join("../shared/fixtures").join(&name))
         .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| panic!("shared/fixtures/{relative} not found beside the workspace"))
+    {
+        Some(path) => {
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            argocd::verify(&bytes, &path.display().to_string()).map_err(|e| e.to_string())?;
+            return String::from_utf8(bytes).map_err(|e| e.to_string());
+        }
+        None => tried.push(format!("no shared/fixtures/{name} beside the workspace")),
+    }
+    Err(format!(
+        "the pinned Argo CD manifest cannot be had here: {}",
+        tried.join("; ")
+    ))
+}
+
+fn argocd_manifest_from_go_modules() -> Result<String, String> {
+    use bootstrap::gitops::argocd;
+    let version = argocd::VERSION;
+    let download = Command::new("go")
+        .args(["mod", "download", "-json"])
+        .arg(format!("{ARGOCD_GO_MODULE}@{version}"))
+        .current_dir(std::env::temp_dir())
+        .env("GOFLAGS", "-mod=mod")
+        .output()
+        .map_err(|e| format!("no go command ({e})"))?;
+    let json: serde_json::Value = serde_json::from_slice(&download.stdout)
+        .map_err(|_| "`go mod download` printed no JSON".to_owned())?;
+    let zip = json["Zip"].as_str().ok_or_else(|| {
+        format!(
+            "the Go module proxy did not give {ARGOCD_GO_MODULE}@{version}: {}",
+            json["Error"].as_str().unwrap_or("no reason given")
+        )
+    })?;
+    let member = format!("{ARGOCD_GO_MODULE}@{version}/manifests/install.yaml");
+    let out = Command::new("unzip")
+        .args(["-p", zip, &member])
+        .output()
+        .map_err(|e| format!("no unzip command ({e})"))?;
+    if !out.status.success() {
+        return Err(format!("{zip} has no {member}"));
+    }
+    argocd::verify(&out.stdout, zip).map_err(|e| e.to_string())?;
+    String::from_utf8(out.stdout).map_err(|e| e.to_string())
+}
+
+/// Says that a test did not run and why, in its output and in `$IOT_SKIP_LOG` (test.sh counts
+/// the lines there, so a skip is never silent).
+pub fn skip(test: &str, reason: &str) {
+    println!("skipped: {reason}");
+    if let Some(path) = std::env::var_os("IOT_SKIP_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(file, "{test}: {reason}");
+        }
+    }
 }
 
 /// A name no other test or worker uses: `<prefix>-<pid>-<random>`.
