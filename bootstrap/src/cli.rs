@@ -14,7 +14,7 @@ use crate::recipes::cluster::{self, CreateRequest, DeleteRequest, Deleted, Kubec
 use crate::recipes::doctor::{Wanted, gather};
 use crate::recipes::images::{self, ImagesRequest};
 use crate::recipes::import;
-use crate::recipes::p3::{self, GitSource, Ports};
+use crate::recipes::p3::{self, GitSource, Ports, Target};
 use crate::recipes::shutdown_signal;
 use crate::recipes::steps::Steps;
 use crate::spec::cluster::{
@@ -84,8 +84,9 @@ pub enum Command {
     P3(P3Args),
     /// Show part 3's cluster, Argo CD, Application sync/health and the version served
     Status(StatusArgs),
-    /// Remove part 3: the cluster and the `lab` remote's configuration
-    Down(ClusterArg),
+    /// Remove part 3: the cluster and the `lab` remote's configuration; with --context, exactly
+    /// what part 3 installed in that cluster (never the cluster)
+    Down(DownArgs),
     /// Create, delete, list, start and stop K3s-in-Docker clusters
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -266,6 +267,28 @@ pub struct ImagesArgs {
 pub struct P3Args {
     #[command(flatten)]
     pub cluster: ClusterArg,
+    /// Run in a cluster you already have (a real K3s, kind, EKS...): this kubeconfig context.
+    /// No cluster is created and no image imported; needs --repo
+    #[arg(
+        long,
+        value_name = "NAME",
+        help_heading = "Your own cluster",
+        conflicts_with_all = ["agents", "kubeconfig_switch_context", "unprivileged_test_nodes"]
+    )]
+    pub context: Option<String>,
+    /// The kubeconfig file of --context (default: $KUBECONFIG, else ~/.kube/config); alone, its
+    /// current context
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Your own cluster",
+        conflicts_with_all = ["agents", "kubeconfig_switch_context", "unprivileged_test_nodes"]
+    )]
+    pub kubeconfig: Option<PathBuf>,
+    /// Do not wait for the app to answer over HTTP at the end (for clusters whose containers
+    /// cannot be reached from here)
+    #[arg(long)]
+    pub no_probe: bool,
     /// Number of agents besides the server
     #[arg(short = 'a', long, default_value_t = 0)]
     pub agents: usize,
@@ -345,13 +368,47 @@ impl PortArgs {
     }
 }
 
+/// A cluster of the user's, for `status` and `down` (as `p3 --context`).
+#[derive(Debug, Clone, Args)]
+pub struct ExistingArgs {
+    /// A cluster you already have: this kubeconfig context (as given to `p3 --context`)
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The kubeconfig file of --context (default: $KUBECONFIG, else ~/.kube/config)
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl ExistingArgs {
+    /// The cluster named, when one is.
+    fn target(&self) -> Option<Target> {
+        (self.context.is_some() || self.kubeconfig.is_some()).then(|| Target::Existing {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        })
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
     pub cluster: ClusterArg,
+    #[command(flatten)]
+    pub existing: ExistingArgs,
     /// Where the app is published
     #[arg(long, default_value_t = Ports::default().app)]
     pub app_port: u16,
+    /// Do not ask the app over HTTP (its layer is then not judged)
+    #[arg(long)]
+    pub no_probe: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArg,
+    #[command(flatten)]
+    pub existing: ExistingArgs,
 }
 
 #[derive(Debug, Args)]
@@ -402,22 +459,39 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
         }
         Command::P3(a) => p3_up(a, &steps).await,
         Command::Status(a) => {
-            let engine = Engine::connect().await?;
             let name = ClusterName::parse(&a.cluster.name)?;
-            let ports = Ports {
-                app: a.app_port,
-                ..Ports::default()
+            let app_url = (!a.no_probe).then(|| format!("http://localhost:{}/", a.app_port));
+            let status = match a.existing.target() {
+                Some(Target::Existing {
+                    kubeconfig,
+                    context,
+                }) => {
+                    p3::status_existing(kubeconfig.as_deref(), context.as_deref(), app_url).await?
+                }
+                _ => {
+                    let engine = Engine::connect().await?;
+                    p3::status(&engine, &name, app_url).await?
+                }
             };
-            let status = p3::status(&engine, &name, ports).await?;
-            print!(
-                "{}",
-                status.render(&name, &format!("http://localhost:{}/", a.app_port))
-            );
+            print!("{}", status.render());
+            Ok(u8::from(!status.all_fine()))
+        }
+        Command::Down(DownArgs {
+            existing:
+                ExistingArgs {
+                    context,
+                    kubeconfig,
+                },
+            ..
+        }) if context.is_some() || kubeconfig.is_some() => {
+            let removed =
+                p3::down_existing(kubeconfig.as_deref(), context.as_deref(), &steps).await?;
+            println!("{}", removed.render());
             Ok(0)
         }
         Command::Down(a) => {
             let engine = Engine::connect().await?;
-            let req = delete_request(ClusterName::parse(&a.name)?);
+            let req = delete_request(ClusterName::parse(&a.cluster.name)?);
             let deleted = p3::down(&engine, &req, &workspace_dir(), &config_dir()?, &steps).await?;
             match deleted {
                 Deleted::NotFound => println!(
@@ -443,7 +517,17 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
 }
 
 async fn p3_up(a: P3Args, steps: &Steps) -> Result<u8, Error> {
-    let engine = Engine::connect().await?;
+    let target = ExistingArgs {
+        context: a.context.clone(),
+        kubeconfig: a.kubeconfig.clone(),
+    }
+    .target()
+    .unwrap_or(Target::Docker);
+    // A cluster of the user's needs no Docker engine at all.
+    let engine = match target {
+        Target::Docker => Some(Engine::connect().await?),
+        Target::Existing { .. } => None,
+    };
     let name = ClusterName::parse(&a.cluster.name)?;
     let source = match a.repo {
         Some(url) => GitSource::Remote {
@@ -455,6 +539,8 @@ async fn p3_up(a: P3Args, steps: &Steps) -> Result<u8, Error> {
         },
     };
     let req = p3::Request {
+        target,
+        probe: !a.no_probe,
         agents: a.agents,
         node_image: a.images.image,
         lb_image: a.images.lb_image,
@@ -469,7 +555,14 @@ async fn p3_up(a: P3Args, steps: &Steps) -> Result<u8, Error> {
         kubeconfig: kubeconfig_file::default_path_from_env()?,
         switch_context: a.kubeconfig_switch_context,
         token: new_token()?,
-        fixes: fixes_for(&engine).await?,
+        fixes: match &engine {
+            Some(engine) => fixes_for(engine).await?,
+            None => Fixes {
+                cgroupv2: false,
+                dns: false,
+                mounts: false,
+            },
+        },
         security: if a.unprivileged_test_nodes {
             NodeSecurity::TestWithoutPrivileged
         } else {
@@ -484,7 +577,7 @@ async fn p3_up(a: P3Args, steps: &Steps) -> Result<u8, Error> {
         },
         name,
     };
-    let result = p3::up(&engine, &req, steps, shutdown_signal()).await;
+    let result = p3::up(engine.as_ref(), &req, steps, shutdown_signal()).await;
     steps.print_summary();
     match result {
         Ok(summary) => {

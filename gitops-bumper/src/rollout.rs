@@ -498,7 +498,7 @@ pub enum WaitError {
 
 /// `client error (Connect): tcp connect error: Connection refused (os error 111)`: the
 /// outermost message alone rarely says what went wrong.
-fn error_chain(e: &kube::Error) -> String {
+pub fn error_chain(e: &kube::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {

@@ -6,6 +6,8 @@ use kube::api::DynamicObject;
 use kube::core::GroupVersionKind;
 use serde_json::json;
 
+use crate::k8s::apply::{INSTALLED_BY, INSTALLED_BY_LABEL};
+
 pub const NAME: &str = "playground";
 pub const NAMESPACE: &str = "argocd";
 pub const DESTINATION_NAMESPACE: &str = "dev";
@@ -56,6 +58,11 @@ pub fn application(source: &Source) -> DynamicObject {
             "syncPolicy": {
                 "automated": { "prune": true, "selfHeal": true },
                 "syncOptions": ["CreateNamespace=true"],
+                // The namespace Argo CD creates carries bootstrap's label too, so that
+                // `bootstrap down --context` removes it with the rest.
+                "managedNamespaceMetadata": {
+                    "labels": { INSTALLED_BY_LABEL: INSTALLED_BY },
+                },
             },
         },
     });

@@ -12,6 +12,19 @@ use kube::{Client, ResourceExt};
 /// The field manager of everything bootstrap applies.
 pub const FIELD_MANAGER: &str = "bootstrap";
 
+/// Carried by every object bootstrap applies, so that `bootstrap down --context` finds exactly
+/// what p3 installed in a cluster it did not create, and nothing else.
+pub const INSTALLED_BY_LABEL: &str = "iot-rs.dev/installed-by";
+pub const INSTALLED_BY: &str = "bootstrap-p3";
+
+/// `obj` with the [`INSTALLED_BY_LABEL`] label.
+pub fn marked(obj: &DynamicObject) -> DynamicObject {
+    let mut obj = obj.clone();
+    obj.labels_mut()
+        .insert(INSTALLED_BY_LABEL.to_owned(), INSTALLED_BY.to_owned());
+    obj
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error("{kind} {name} has no apiVersion/kind")]
@@ -163,8 +176,9 @@ pub fn api_for(
     }
 }
 
-/// Server-side applies one object (field manager `bootstrap`, forcing conflicts: bootstrap owns
-/// what it installs). `resource` overrides the built-in table (for custom resources).
+/// Server-side applies one object, [`marked`] (field manager `bootstrap`, forcing conflicts:
+/// bootstrap owns what it installs). `resource` overrides the built-in table (for custom
+/// resources).
 pub async fn apply(
     client: &Client,
     obj: &DynamicObject,
@@ -187,7 +201,7 @@ pub async fn apply(
     };
     let api = api_for(client, obj, &resource, &scope, namespace);
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch(&obj.name_any(), &params, &Patch::Apply(obj))
+    api.patch(&obj.name_any(), &params, &Patch::Apply(marked(obj)))
         .await
         .map_err(|source| ApplyError::Api {
             kind: gvk.kind.clone(),
@@ -214,6 +228,24 @@ pub async fn discover(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn marking_adds_the_installed_by_label_and_keeps_the_others() {
+        let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "argocd", "labels": {"app.kubernetes.io/part-of": "argocd"}},
+        }))
+        .unwrap();
+        let labels = marked(&obj).metadata.labels.unwrap();
+        assert_eq!(labels["app.kubernetes.io/part-of"], "argocd");
+        assert_eq!(labels[INSTALLED_BY_LABEL], INSTALLED_BY);
+        assert!(
+            !obj.metadata
+                .labels
+                .unwrap()
+                .contains_key(INSTALLED_BY_LABEL)
+        );
+    }
 
     #[test]
     fn builtin_kinds_resolve_with_their_plural_and_scope() {

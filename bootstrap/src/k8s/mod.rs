@@ -2,6 +2,7 @@
 //! apply ([`apply`]), readiness rules ([`readiness`]) and bounded polling.
 
 pub mod apply;
+pub mod existing;
 pub mod readiness;
 
 use std::future::Future;

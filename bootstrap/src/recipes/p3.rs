@@ -19,12 +19,14 @@ use crate::docker::Engine;
 use crate::error::Error;
 use crate::gitops::{application, argocd, gitserver, seed};
 use crate::k8s;
+use crate::k8s::existing;
 use crate::kubeconfig_file;
 use crate::recipes::cluster::{self, CreateRequest, DeleteRequest, Deleted, KubeconfigOutput};
 use crate::recipes::images::{self, ImagesRequest};
 use crate::recipes::import;
 use crate::recipes::steps::Steps;
 use crate::spec::cluster::{ClusterOptions, ClusterPlan, K3sArgFlag, NodeSecurity};
+use crate::spec::existing_cluster;
 use crate::spec::fixes::Fixes;
 use crate::spec::kubeconfig::Kubeconfig;
 use crate::spec::names::ClusterName;
@@ -58,6 +60,20 @@ impl Default for Ports {
     }
 }
 
+/// The cluster part 3 runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A K3s-in-Docker cluster that bootstrap creates, or resumes.
+    Docker,
+    /// A cluster the user already has (a real K3s, kind, EKS...): a kubeconfig file (else
+    /// `$KUBECONFIG` or `~/.kube/config`) and one of its contexts (else the current one).
+    /// Nothing is created in Docker; no image is imported.
+    Existing {
+        kubeconfig: Option<PathBuf>,
+        context: Option<String>,
+    },
+}
+
 /// Where Argo CD reads the app from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GitSource {
@@ -69,6 +85,10 @@ pub enum GitSource {
 
 #[derive(Debug, Clone)]
 pub struct Request {
+    pub target: Target,
+    /// Whether the end waits for the app to answer over HTTP (a cluster whose containers do
+    /// not run, like the test control plane's, cannot).
+    pub probe: bool,
     pub name: ClusterName,
     pub agents: usize,
     pub node_image: String,
@@ -150,7 +170,8 @@ pub fn credentials_file(config_dir: &Path, cluster: &ClusterName) -> PathBuf {
 pub struct Summary {
     pub cluster: String,
     pub context: String,
-    pub kubeconfig: PathBuf,
+    /// The kubeconfig file (or `$KUBECONFIG` list) holding the context.
+    pub kubeconfig: String,
     pub app_url: String,
     pub served: String,
     pub argocd_url: String,
@@ -207,7 +228,7 @@ impl Summary {
         }
         line(
             "kubeconfig",
-            &format!("context {} in {}", self.context, self.kubeconfig.display()),
+            &format!("context {} in {}", self.context, self.kubeconfig),
         );
         let mut text = format!("part 3 is up on cluster {}:\n{out}", self.cluster);
         for note in &self.notes {
@@ -252,45 +273,25 @@ fn kube_error(what: &str) -> impl FnOnce(String) -> Error + '_ {
 /// Runs part 3 to the end, or resumes it.
 #[tracing::instrument(skip_all, fields(cluster = %req.name))]
 pub async fn up(
-    engine: &Engine,
+    engine: Option<&Engine>,
     req: &Request,
     steps: &Steps,
     interrupt: impl std::future::Future<Output = &'static str>,
 ) -> Result<Summary, Error> {
     let mut notes = Vec::new();
-    images::build(
-        engine,
-        &ImagesRequest {
-            workloads: vec![APP_IMAGE.to_owned()],
-            workspace_dir: Some(req.workspace.clone()),
-            ..ImagesRequest::default()
-        },
-        steps,
-    )
-    .await?;
-
-    let kubeconfig = bring_up_cluster(engine, req, steps, interrupt).await?;
-    let images: Vec<String> = APP_TAGS
-        .iter()
-        .map(|t| format!("{APP_IMAGE}:{t}"))
-        .collect();
-    import::import(engine, &req.name, &images, steps).await?;
-
-    let client = steps
-        .run("connect to the Kubernetes API", async {
-            let client = k8s::client(&kubeconfig)
-                .await
-                .map_err(kube_error("connect to the cluster's API"))?;
-            client
-                .apiserver_version()
-                .await
-                .map_err(|e| Error::Command {
-                    command: "reach the cluster's API".to_owned(),
-                    reason: e.to_string(),
-                })?;
-            Ok::<_, Error>(client)
-        })
-        .await?;
+    let (client, place) = match &req.target {
+        Target::Docker => {
+            let engine = engine.ok_or_else(|| Error::Command {
+                command: "bootstrap p3".to_owned(),
+                reason: "a cluster in Docker needs the Docker engine".to_owned(),
+            })?;
+            docker_cluster(engine, req, steps, interrupt).await?
+        }
+        Target::Existing {
+            kubeconfig,
+            context,
+        } => existing_cluster(kubeconfig.as_deref(), context.as_deref(), req, steps).await?,
+    };
     let installed = install_argocd(&client, req, steps).await?;
 
     let (source_url, revision, expected_commit, lab) = match &req.source {
@@ -344,16 +345,21 @@ pub async fn up(
         .as_deref()
         .map(playground_answer)
         .unwrap_or_else(|| "\"status\":\"ok\"".to_owned());
-    let served = steps
-        .run(format!("{app_url} answers"), async {
-            let report = probe_until(&app_url, &expected_body, req.waits.probe).await?;
-            Ok::<_, Error>(report.body)
-        })
-        .await?;
+    let served = if req.probe {
+        steps
+            .run(format!("{app_url} answers"), async {
+                let report = probe_until(&app_url, &expected_body, req.waits.probe).await?;
+                Ok::<_, Error>(report.body)
+            })
+            .await?
+    } else {
+        steps.note(&format!("  {app_url} not probed (--no-probe)"));
+        "not probed (--no-probe)".to_owned()
+    };
     Ok(Summary {
-        cluster: req.name.to_string(),
-        context: req.name.kube_context(),
-        kubeconfig: req.kubeconfig.clone(),
+        cluster: place.cluster,
+        context: place.context,
+        kubeconfig: place.kubeconfig,
         app_url,
         served: served.trim_end().to_owned(),
         argocd_url: format!("https://localhost:{}", req.ports.argocd),
@@ -363,6 +369,119 @@ pub async fn up(
         lab,
         notes,
     })
+}
+
+/// Where part 3 runs, for the summary.
+struct Place {
+    cluster: String,
+    context: String,
+    kubeconfig: String,
+}
+
+/// The Docker half: the images, the cluster (created or resumed), the images imported into
+/// it, and a client of its API.
+async fn docker_cluster(
+    engine: &Engine,
+    req: &Request,
+    steps: &Steps,
+    interrupt: impl std::future::Future<Output = &'static str>,
+) -> Result<(Client, Place), Error> {
+    images::build(
+        engine,
+        &ImagesRequest {
+            workloads: vec![APP_IMAGE.to_owned()],
+            workspace_dir: Some(req.workspace.clone()),
+            ..ImagesRequest::default()
+        },
+        steps,
+    )
+    .await?;
+
+    let kubeconfig = bring_up_cluster(engine, req, steps, interrupt).await?;
+    let images: Vec<String> = APP_TAGS
+        .iter()
+        .map(|t| format!("{APP_IMAGE}:{t}"))
+        .collect();
+    import::import(engine, &req.name, &images, steps).await?;
+
+    let client = steps
+        .run("connect to the Kubernetes API", async {
+            let client = k8s::client(&kubeconfig)
+                .await
+                .map_err(kube_error("connect to the cluster's API"))?;
+            client
+                .apiserver_version()
+                .await
+                .map_err(|e| Error::Command {
+                    command: "reach the cluster's API".to_owned(),
+                    reason: e.to_string(),
+                })?;
+            Ok::<_, Error>(client)
+        })
+        .await?;
+    Ok((
+        client,
+        Place {
+            cluster: req.name.to_string(),
+            context: req.name.kube_context(),
+            kubeconfig: req.kubeconfig.display().to_string(),
+        },
+    ))
+}
+
+/// A cluster the user brought: connect, then check that it can take part 3 before anything
+/// is applied.
+async fn existing_cluster(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    req: &Request,
+    steps: &Steps,
+) -> Result<(Client, Place), Error> {
+    if let GitSource::Embedded { .. } = req.source {
+        return Err(Error::Command {
+            command: "bootstrap p3 --context".to_owned(),
+            reason: "a cluster of your own needs --repo URL (a Git repository Argo CD can read): \
+                     the built-in Git server is reached from this machine through k3d's load \
+                     balancer, which that cluster does not have"
+                .to_owned(),
+        });
+    }
+    let conn = steps
+        .run("connect to the Kubernetes API", async {
+            let conn = existing::connect(kubeconfig, context).await?;
+            existing::server_version(&conn).await?;
+            Ok::<_, Error>(conn)
+        })
+        .await?;
+    steps
+        .run(format!("preflight of context {}", conn.context), async {
+            let facts = existing::gather(
+                &conn,
+                &[argocd::NAMESPACE, application::DESTINATION_NAMESPACE],
+            )
+            .await?;
+            let problems = existing_cluster::problems(&facts, existing_cluster::ARGOCD_MEMORY_MIB);
+            if problems.is_empty() {
+                return Ok(());
+            }
+            Err(Error::Command {
+                command: format!("check that context {} can take part 3", conn.context),
+                reason: format!(
+                    "{} problem(s), nothing was installed: {}",
+                    problems.len(),
+                    problems.join("; ")
+                ),
+            })
+        })
+        .await?;
+    Ok((
+        conn.client.clone(),
+        Place {
+            cluster: format!("{} ({})", conn.context, conn.server),
+            context: conn.context.clone(),
+            kubeconfig: conn.kubeconfig.clone(),
+        },
+    ))
 }
 
 /// Creates the cluster, or reuses the one there (started if stopped); returns its kubeconfig,
@@ -511,26 +630,60 @@ async fn apply_application(client: &Client, source: &application::Source) -> Res
     Ok(())
 }
 
+/// The cluster layer of `bootstrap status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterLayer {
+    /// A cluster in Docker: None when there is none of that name.
+    Docker {
+        name: String,
+        found: Option<cluster::ClusterSummary>,
+    },
+    /// A cluster of the user's: its context, and the API's version or why it does not answer.
+    Existing {
+        context: String,
+        api: Result<String, String>,
+    },
+}
+
 /// What `bootstrap status` shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
-    pub cluster: Option<cluster::ClusterSummary>,
+    pub cluster: ClusterLayer,
     pub argocd: Option<Result<(), String>>,
-    pub application: Option<String>,
-    pub served: Option<String>,
+    /// The Application's one-line state, and whether it is Synced and Healthy.
+    pub application: Option<(String, bool)>,
+    /// The URL asked (None: not asked) and its answer (None: no answer).
+    pub app: Option<(String, Option<String>)>,
 }
 
 impl Status {
-    pub fn render(&self, name: &ClusterName, app_url: &str) -> String {
+    /// Every layer there and fine: the exit code of `bootstrap status` is 0 then, 1 otherwise.
+    pub fn all_fine(&self) -> bool {
+        let cluster = match &self.cluster {
+            ClusterLayer::Docker { found, .. } => found
+                .as_ref()
+                .is_some_and(|c| c.servers_running == c.servers && c.servers > 0),
+            ClusterLayer::Existing { api, .. } => api.is_ok(),
+        };
+        cluster
+            && matches!(self.argocd, Some(Ok(())))
+            && self.application.as_ref().is_some_and(|(_, fine)| *fine)
+            && self.app.as_ref().is_none_or(|(_, answer)| answer.is_some())
+    }
+
+    pub fn render(&self) -> String {
         let mut out = String::new();
         match &self.cluster {
-            None => {
+            ClusterLayer::Docker { name, found: None } => {
                 out.push_str(&format!(
                     "cluster {name}: absent (`bootstrap p3` creates it)\n"
                 ));
                 return out;
             }
-            Some(c) => out.push_str(&format!(
+            ClusterLayer::Docker {
+                name,
+                found: Some(c),
+            } => out.push_str(&format!(
                 "cluster {name}: {}/{} server(s), {}/{} agent(s) running, API {}\n",
                 c.servers_running,
                 c.servers,
@@ -538,6 +691,21 @@ impl Status {
                 c.agents,
                 c.api.as_deref().unwrap_or("-")
             )),
+            ClusterLayer::Existing {
+                context,
+                api: Ok(version),
+            } => out.push_str(&format!(
+                "context {context}: API answers, Kubernetes {version}\n"
+            )),
+            ClusterLayer::Existing {
+                context,
+                api: Err(why),
+            } => {
+                out.push_str(&format!(
+                    "context {context}: the API does not answer: {why}\n"
+                ));
+                return out;
+            }
         }
         out.push_str(&match &self.argocd {
             None => "Argo CD: unknown (the API does not answer)\n".to_owned(),
@@ -547,51 +715,166 @@ impl Status {
         out.push_str(&format!(
             "Application argocd/{}: {}\n",
             application::NAME,
-            self.application.as_deref().unwrap_or("absent")
+            self.application
+                .as_ref()
+                .map(|(line, _)| line.as_str())
+                .unwrap_or("absent")
         ));
-        out.push_str(&format!(
-            "app {app_url}: {}\n",
-            self.served.as_deref().unwrap_or("no answer")
-        ));
+        match &self.app {
+            Some((url, answer)) => out.push_str(&format!(
+                "app {url}: {}\n",
+                answer.as_deref().unwrap_or("no answer")
+            )),
+            None => out.push_str("app: not asked (--no-probe)\n"),
+        }
         out
     }
 }
 
-/// Looks at each layer without changing anything.
-pub async fn status(engine: &Engine, name: &ClusterName, ports: Ports) -> Result<Status, Error> {
-    let cluster = cluster::list(engine)
+/// Argo CD's and the Application's layers, read through `client`.
+async fn kube_layers(status: &mut Status, client: &Client) {
+    status.argocd = argocd::readiness(client).await.ok();
+    if let Ok(app) = rollout::application_status(client.clone(), &application::app_ref()).await {
+        let fine = app.sync.status.as_deref() == Some("Synced")
+            && app.health.status.as_deref() == Some("Healthy");
+        status.application = Some((app.one_line(), fine));
+    }
+}
+
+async fn app_layer(app_url: Option<String>) -> Option<(String, Option<String>)> {
+    let url = app_url?;
+    let answer = probe_until(&url, "", Duration::from_secs(2))
+        .await
+        .ok()
+        .map(|r| r.body.trim_end().to_owned());
+    Some((url, answer))
+}
+
+/// Looks at each layer without changing anything. `app_url`: where to ask the app, if at all.
+pub async fn status(
+    engine: &Engine,
+    name: &ClusterName,
+    app_url: Option<String>,
+) -> Result<Status, Error> {
+    let found = cluster::list(engine)
         .await?
         .into_iter()
         .find(|c| c.name == name.as_str());
     let mut status = Status {
-        cluster,
+        cluster: ClusterLayer::Docker {
+            name: name.to_string(),
+            found,
+        },
         argocd: None,
         application: None,
-        served: None,
+        app: None,
     };
-    if status
-        .cluster
-        .as_ref()
-        .is_none_or(|c| c.servers_running == 0)
-    {
+    let running = matches!(&status.cluster, ClusterLayer::Docker { found: Some(c), .. } if c.servers_running > 0);
+    if !running {
         return Ok(status);
     }
-    let Ok(kubeconfig) = cluster::kubeconfig(engine, name, Duration::from_secs(10)).await else {
-        return Ok(status);
+    if let Ok(kubeconfig) = cluster::kubeconfig(engine, name, Duration::from_secs(10)).await
+        && let Ok(client) = k8s::client(&kubeconfig).await
+    {
+        kube_layers(&mut status, &client).await;
+    }
+    status.app = app_layer(app_url).await;
+    Ok(status)
+}
+
+/// `bootstrap status --context`: the same layers in a cluster of the user's.
+pub async fn status_existing(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    app_url: Option<String>,
+) -> Result<Status, Error> {
+    let conn = existing::connect(kubeconfig, context).await?;
+    let api = existing::server_version(&conn)
+        .await
+        .map(|v| v.git_version)
+        .map_err(|e| e.to_string());
+    let reachable = api.is_ok();
+    let mut status = Status {
+        cluster: ClusterLayer::Existing {
+            context: conn.context.clone(),
+            api,
+        },
+        argocd: None,
+        application: None,
+        app: None,
     };
-    if let Ok(client) = k8s::client(&kubeconfig).await {
-        status.argocd = argocd::readiness(&client).await.ok();
-        if let Ok(app) = rollout::application_status(client.clone(), &application::app_ref()).await
-        {
-            status.application = Some(app.one_line());
+    if reachable {
+        kube_layers(&mut status, &conn.client).await;
+        status.app = app_layer(app_url).await;
+    }
+    Ok(status)
+}
+
+/// What `bootstrap down --context` removed.
+#[derive(Debug)]
+pub struct RemovedFromExisting {
+    pub context: String,
+    pub removed: existing::Removed,
+}
+
+impl RemovedFromExisting {
+    pub fn render(&self) -> String {
+        let r = &self.removed;
+        if r.applications.is_empty() && r.namespaces.is_empty() && r.cluster_objects.is_empty() {
+            return format!(
+                "nothing of part 3 in context {}; the cluster is untouched",
+                self.context
+            );
+        }
+        let mut text = format!(
+            "part 3 is gone from context {} (the cluster stays): {} Application(s), namespace(s) {}, {} cluster-wide object(s)",
+            self.context,
+            r.applications.len(),
+            if r.namespaces.is_empty() {
+                "none".to_owned()
+            } else {
+                r.namespaces.join(", ")
+            },
+            r.cluster_objects.len()
+        );
+        if !r.finalizers_dropped.is_empty() {
+            text.push_str(&format!(
+                "\nnote: Argo CD did not process the finalizer of {}; it was dropped and the namespaces took the app with them",
+                r.finalizers_dropped.join(", ")
+            ));
+        }
+        text
+    }
+}
+
+/// `bootstrap down --context`: removes exactly what part 3 installed there (by label).
+pub async fn down_existing(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    steps: &Steps,
+) -> Result<RemovedFromExisting, Error> {
+    let conn = existing::connect(kubeconfig, context).await?;
+    existing::server_version(&conn).await?;
+    let step = steps.begin(format!("remove part 3 from context {}", conn.context));
+    let result = existing::remove_installed(
+        &conn.client,
+        existing::RemoveWaits::default(),
+        &mut |line| step.set_message(&line),
+    )
+    .await;
+    match result {
+        Ok(removed) => {
+            step.done(None)?;
+            Ok(RemovedFromExisting {
+                context: conn.context,
+                removed,
+            })
+        }
+        Err(e) => {
+            step.failed(&e);
+            Err(e)
         }
     }
-    let app_url = format!("http://localhost:{}/", ports.app);
-    status.served = probe_until(&app_url, "", Duration::from_secs(2))
-        .await
-        .ok()
-        .map(|r| r.body.trim_end().to_owned());
-    Ok(status)
 }
 
 /// Removes the cluster and the `lab` remote's configuration; fine to run twice.
@@ -625,6 +908,8 @@ mod tests {
 
     fn request() -> Request {
         Request {
+            target: Target::Docker,
+            probe: true,
             name: ClusterName::parse("iot").unwrap(),
             agents: 1,
             node_image: "rancher/k3s:v1.35.5-k3s1".into(),
@@ -697,7 +982,7 @@ mod tests {
         Summary {
             cluster: "iot".into(),
             context: "k3d-iot".into(),
-            kubeconfig: PathBuf::from("/home/wil/.kube/config"),
+            kubeconfig: "/home/wil/.kube/config".into(),
             app_url: "http://localhost:8888/".into(),
             served: playground_answer("v1"),
             argocd_url: "https://localhost:8443".into(),
@@ -742,39 +1027,90 @@ mod tests {
 
     #[test]
     fn status_lines() {
-        let name = ClusterName::parse("iot").unwrap();
         let absent = Status {
-            cluster: None,
+            cluster: ClusterLayer::Docker {
+                name: "iot".into(),
+                found: None,
+            },
             argocd: None,
             application: None,
-            served: None,
+            app: None,
         };
         assert_eq!(
-            absent.render(&name, "http://localhost:8888/"),
+            absent.render(),
             "cluster iot: absent (`bootstrap p3` creates it)\n"
         );
-        let up = Status {
-            cluster: Some(cluster::ClusterSummary {
+        assert!(!absent.all_fine());
+        let mut up = Status {
+            cluster: ClusterLayer::Docker {
                 name: "iot".into(),
-                servers: 1,
-                servers_running: 1,
-                agents: 0,
-                agents_running: 0,
-                loadbalancer: true,
-                api: Some("https://127.0.0.1:6443".into()),
-                created_by: "bootstrap".into(),
-            }),
+                found: Some(cluster::ClusterSummary {
+                    name: "iot".into(),
+                    servers: 1,
+                    servers_running: 1,
+                    agents: 0,
+                    agents_running: 0,
+                    loadbalancer: true,
+                    api: Some("https://127.0.0.1:6443".into()),
+                    created_by: "bootstrap".into(),
+                }),
+            },
             argocd: Some(Err("deployment argocd-server: 0/1 available".into())),
-            application: Some("Synced, Healthy at 1a2b3c4".into()),
-            served: Some(playground_answer("v2")),
+            application: Some(("Synced, Healthy at 1a2b3c4".into(), true)),
+            app: Some((
+                "http://localhost:8888/".into(),
+                Some(playground_answer("v2")),
+            )),
         };
         assert_eq!(
-            up.render(&name, "http://localhost:8888/"),
+            up.render(),
             "cluster iot: 1/1 server(s), 0/0 agent(s) running, API https://127.0.0.1:6443\n\
              Argo CD: not ready: deployment argocd-server: 0/1 available\n\
              Application argocd/playground: Synced, Healthy at 1a2b3c4\n\
              app http://localhost:8888/: {\"status\":\"ok\", \"message\": \"v2\"}\n"
         );
+        assert!(!up.all_fine(), "Argo CD is not ready");
+        up.argocd = Some(Ok(()));
+        assert!(up.all_fine());
+        up.app = Some(("http://localhost:8888/".into(), None));
+        assert!(!up.all_fine(), "the app does not answer");
+        up.app = None;
+        assert!(up.all_fine(), "an app not asked is not judged");
+        up.application = Some(("OutOfSync, Healthy at 1a2b3c4".into(), false));
+        assert!(!up.all_fine());
+    }
+
+    #[test]
+    fn status_of_a_cluster_of_the_users() {
+        let mut status = Status {
+            cluster: ClusterLayer::Existing {
+                context: "kind-lab".into(),
+                api: Ok("v1.35.4".into()),
+            },
+            argocd: Some(Ok(())),
+            application: Some(("Synced, Healthy at 1a2b3c4".into(), true)),
+            app: None,
+        };
+        assert_eq!(
+            status.render(),
+            format!(
+                "context kind-lab: API answers, Kubernetes v1.35.4\n\
+                 Argo CD {}: ready\n\
+                 Application argocd/playground: Synced, Healthy at 1a2b3c4\n\
+                 app: not asked (--no-probe)\n",
+                argocd::VERSION
+            )
+        );
+        assert!(status.all_fine());
+        status.cluster = ClusterLayer::Existing {
+            context: "kind-lab".into(),
+            api: Err("connection refused".into()),
+        };
+        assert_eq!(
+            status.render(),
+            "context kind-lab: the API does not answer: connection refused\n"
+        );
+        assert!(!status.all_fine());
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod dockerfile;
 pub mod doctor;
 pub mod error;
+pub mod existing_cluster;
 pub mod filter;
 pub mod fixes;
 pub mod kubeconfig;
