@@ -116,6 +116,11 @@ struct Cli {
     #[arg(long, conflicts_with_all = ["no_push", "dry_run"], help_heading = "Wait")]
     wait: bool,
 
+    /// Do not ask Argo CD to refresh now: wait for its own poll of Git (every ~3 minutes, or
+    /// argocd-cm's timeout.reconciliation), e.g. where you may not patch Applications
+    #[arg(long, requires = "wait", help_heading = "Wait")]
+    no_refresh: bool,
+
     /// The kubeconfig file [default: $KUBECONFIG or ~/.kube/config]
     #[arg(long, value_name = "FILE", requires = "wait", help_heading = "Wait")]
     kubeconfig: Option<PathBuf>,
@@ -349,10 +354,17 @@ fn wait(
             "waiting for Application {app} (timeout {}s)",
             cli.timeout.as_secs()
         );
-        rollout::request_hard_refresh(client.clone(), &app)
-            .await
-            .map_err(|e| e.to_string())?;
-        println!("  {} refresh requested", since_push());
+        if cli.no_refresh {
+            println!(
+                "  {} no refresh requested: waiting for Argo CD's own poll",
+                since_push()
+            );
+        } else {
+            rollout::request_hard_refresh(client.clone(), &app)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("  {} refresh requested", since_push());
+        }
         let offset = pushed_at.elapsed();
         let report = rollout::wait_for_rollout(client, &app, expect, cli.timeout, |m| {
             println!("  {}", output::milestone(m, offset));

@@ -72,6 +72,44 @@ fn wait_refreshes_follows_the_rollout_and_probes_the_app() {
 }
 
 #[test]
+fn no_refresh_waits_for_argo_cds_own_poll_and_patches_nothing() {
+    let (sb, remote, work) = Sandbox::repo_with_remote();
+    let argocd = FakeArgoCd::start(remote.clone(), Script::RollsOut);
+    let kubeconfig = with_kubeconfig(&sb, &argocd);
+    let run = sb.bumper(
+        &work,
+        &[
+            "v2",
+            "--wait",
+            "--no-refresh",
+            "--kubeconfig",
+            &kubeconfig,
+            "--timeout",
+            "30s",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("no refresh requested: waiting for Argo CD's own poll"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("refresh requested\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("rolled out: sync Synced at"),
+        "{}",
+        run.stdout
+    );
+    assert!(argocd.patches.lock().unwrap().is_empty());
+}
+
+#[test]
 fn a_degraded_rollout_exits_3_with_the_applications_message_after_the_push() {
     let (sb, remote, work) = Sandbox::repo_with_remote();
     let argocd = FakeArgoCd::start(remote.clone(), Script::Degrades);
