@@ -164,6 +164,36 @@ fn the_current_branch_reaches_the_server_with_credentials_from_a_private_file() 
     assert!(seed::push_current_branch(&lab.work).unwrap().note.is_none());
 }
 
+/// A global helper (a keychain, Git Credential Manager) that still knows an old password of the
+/// forge must not shadow the store: `git push lab` pushes, and the good line stays.
+#[test]
+fn a_global_helper_with_a_stale_password_does_not_shadow_the_lab_credentials() {
+    let lab = lab();
+    std::fs::write(
+        lab.work.parent().unwrap().join(".gitconfig"),
+        "[credential]\n\thelper = \"!f() { echo username=wil; echo password=stale-password; }; f\"\n",
+    )
+    .unwrap();
+    configured(&lab);
+    std::fs::write(
+        lab.work.join("p3/confs/playground.yaml"),
+        "image: \"echo-app:v2\"\n",
+    )
+    .unwrap();
+    git(&lab.work, &["commit", "-qam", "v2"]);
+    git(&lab.work, &["push", "-q", "lab", "main"]);
+    assert_eq!(
+        git(&lab.bare, &["rev-parse", "main"]),
+        git(&lab.work, &["rev-parse", "HEAD"])
+    );
+    assert_eq!(lab.server.refused(), 0, "the stale password was never offered");
+    // Git's store rewrites the line it used (`:` in the host becomes `%3a`); it keeps it.
+    let kept = std::fs::read_to_string(&lab.credentials).unwrap();
+    assert!(kept.contains("wil:s3cret-password@localhost"), "{kept}");
+    // And libgit2's push finds the same entry first.
+    assert!(seed::push_current_branch(&lab.work).is_ok());
+}
+
 #[test]
 fn a_server_that_is_ahead_is_followed_not_overwritten() {
     let lab = lab();

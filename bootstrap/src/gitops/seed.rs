@@ -173,8 +173,13 @@ pub fn configure(
         .and_then(|c| c.open_level(ConfigLevel::Local))
         .map_err(config_err)?;
     for key in helper_keys(url) {
+        // An empty helper first empties the list Git has gathered so far (a global keychain or
+        // Git Credential Manager), which would otherwise answer first with a stale password,
+        // fail, and make Git erase the good line from the store.
+        let _ = config.remove_multivar(&key, ".*");
+        config.set_multivar(&key, "^$", "").map_err(config_err)?;
         config
-            .set_str(&key, &helper_value(file))
+            .set_multivar(&key, "^store ", &helper_value(file))
             .map_err(config_err)?;
     }
     Ok(())
@@ -201,7 +206,7 @@ pub fn unconfigure(repo: &Repository, file: &Path) -> Result<(), SeedError> {
             .any(|key| config.get_string(key).ok() == Some(helper_value(file)));
         if ours {
             for key in helper_keys(&url) {
-                let _ = config.remove(&key);
+                let _ = config.remove_multivar(&key, ".*");
             }
             repo.remote_delete(REMOTE).map_err(config_err)?;
         }
