@@ -177,6 +177,29 @@ rust_checks() {
   fi
   step "cargo test --doc"
   cargo test --workspace --locked --doc
+  product_binary_check
+}
+
+# What users build (no dev-dependencies, so no `test-nodes` feature) has neither the stand-in
+# node images nor the hidden --unprivileged-test-nodes flag. The same feature set as
+# `cargo build --release`, without the release profile's LTO time.
+product_binary_check() {
+  step "bootstrap as users build it: no stand-in nodes, no test flag"
+  cargo build --locked -q -p bootstrap --bin bootstrap
+  local out
+  if out=$(target/debug/bootstrap cluster create probe --unprivileged-test-nodes --dry-run 2>&1); then
+    echo "bootstrap accepts --unprivileged-test-nodes without the test-nodes feature" >&2
+    return 1
+  fi
+  grep -q "unexpected argument '--unprivileged-test-nodes'" <<<"$out" || {
+    echo "unexpected answer to --unprivileged-test-nodes: $out" >&2
+    return 1
+  }
+  if grep -aq 'standin-never-ready' target/debug/bootstrap; then
+    echo "the stand-in node scripts are compiled into bootstrap" >&2
+    return 1
+  fi
+  echo "ok: neither is in target/debug/bootstrap"
 }
 
 shell_checks() {

@@ -27,8 +27,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building bootstrap (release) and the stand-in images ..." >&2
-cargo build --release --locked -q -p bootstrap --bin bootstrap --example standin
+echo "building bootstrap (release, feature test-nodes) and the stand-in images ..." >&2
+cargo build --release --locked -q -p bootstrap --features test-nodes --bin bootstrap --example standin
 bootstrap=target/release/bootstrap
 read -r NODE LB < <(target/release/examples/standin "$repo" 1)
 export KUBECONFIG="$work/kubeconfig"

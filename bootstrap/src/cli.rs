@@ -188,6 +188,7 @@ pub struct CreateArgs {
     pub no_rollback: bool,
     /// TESTS ONLY: run nodes without `privileged` (all capabilities but SYS_RESOURCE), for
     /// stand-in images on hosts where privileged containers cannot start. Real K3s fails so.
+    #[cfg(feature = "test-nodes")]
     #[arg(long, hide = true)]
     pub unprivileged_test_nodes: bool,
 }
@@ -273,7 +274,7 @@ pub struct P3Args {
         long,
         value_name = "NAME",
         help_heading = "Your own cluster",
-        conflicts_with_all = ["agents", "kubeconfig_switch_context", "unprivileged_test_nodes"]
+        conflicts_with_all = ["agents", "kubeconfig_switch_context"]
     )]
     pub context: Option<String>,
     /// The kubeconfig file of --context (default: $KUBECONFIG, else ~/.kube/config); alone, its
@@ -282,7 +283,7 @@ pub struct P3Args {
         long,
         value_name = "FILE",
         help_heading = "Your own cluster",
-        conflicts_with_all = ["agents", "kubeconfig_switch_context", "unprivileged_test_nodes"]
+        conflicts_with_all = ["agents", "kubeconfig_switch_context"]
     )]
     pub kubeconfig: Option<PathBuf>,
     /// Do not wait for the app to answer over HTTP at the end (for clusters whose containers
@@ -317,6 +318,7 @@ pub struct P3Args {
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
     /// TESTS ONLY: stand-in nodes without `privileged` (see `cluster create`)
+    #[cfg(feature = "test-nodes")]
     #[arg(long, hide = true)]
     pub unprivileged_test_nodes: bool,
 }
@@ -563,11 +565,10 @@ async fn p3_up(a: P3Args, steps: &Steps) -> Result<u8, Error> {
                 mounts: false,
             },
         },
-        security: if a.unprivileged_test_nodes {
-            NodeSecurity::TestWithoutPrivileged
-        } else {
-            NodeSecurity::Privileged
-        },
+        security: node_security(
+            #[cfg(feature = "test-nodes")]
+            a.unprivileged_test_nodes,
+        ),
         waits: p3::Waits {
             argocd: argocd::Waits {
                 workloads_ready: a.timeout,
@@ -805,7 +806,10 @@ async fn plan_from(a: &CreateArgs, engine: Option<&Engine>) -> Result<ClusterPla
         &a.name,
         token,
         fixes,
-        a.unprivileged_test_nodes,
+        node_security(
+            #[cfg(feature = "test-nodes")]
+            a.unprivileged_test_nodes,
+        ),
         &a.k3s_args,
         &a.volumes,
     )?;
@@ -835,6 +839,15 @@ async fn dry_run(a: &CreateArgs) -> Result<u8, Error> {
     Ok(0)
 }
 
+/// Privileged nodes, as K3s needs, unless a test build asks for stand-in nodes without it.
+fn node_security(#[cfg(feature = "test-nodes")] unprivileged_test_nodes: bool) -> NodeSecurity {
+    #[cfg(feature = "test-nodes")]
+    if unprivileged_test_nodes {
+        return NodeSecurity::TestWithoutPrivileged;
+    }
+    NodeSecurity::Privileged
+}
+
 fn new_token() -> Result<String, Error> {
     let mut random = [0u8; 64];
     getrandom::fill(&mut random).map_err(|e| Error::Command {
@@ -854,7 +867,7 @@ impl ShapeArgs {
         name: &str,
         token: String,
         fixes: Fixes,
-        unprivileged_test_nodes: bool,
+        security: NodeSecurity,
         k3s_args: &[String],
         volumes: &[String],
     ) -> Result<ClusterOptions, Error> {
@@ -885,11 +898,7 @@ impl ShapeArgs {
                 .collect::<Result<_, _>>()?,
             token,
             fixes,
-            security: if unprivileged_test_nodes {
-                NodeSecurity::TestWithoutPrivileged
-            } else {
-                NodeSecurity::Privileged
-            },
+            security,
         })
     }
 
@@ -900,7 +909,14 @@ impl ShapeArgs {
             dns: false,
             mounts: false,
         };
-        let options = self.options(DEFAULT_CLUSTER_NAME, "x".repeat(20), none, false, &[], &[])?;
+        let options = self.options(
+            DEFAULT_CLUSTER_NAME,
+            "x".repeat(20),
+            none,
+            NodeSecurity::Privileged,
+            &[],
+            &[],
+        )?;
         Ok(ClusterPlan::new(options)?)
     }
 }
@@ -990,6 +1006,7 @@ mod tests {
         assert!(!a.kubeconfig_switch_context);
         assert!(!a.kubeconfig_update_default);
         assert_eq!(a.timeout, Duration::from_secs(300));
+        #[cfg(feature = "test-nodes")]
         assert!(!a.unprivileged_test_nodes);
     }
 

@@ -19,6 +19,7 @@ pub mod k8s;
 pub mod kubeconfig_file;
 pub mod recipes;
 pub mod spec;
+#[cfg(feature = "test-nodes")]
 pub mod standin;
 
 pub use error::Error;

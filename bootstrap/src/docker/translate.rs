@@ -10,11 +10,13 @@ use bollard::models::{
 use crate::spec::cluster::{NetworkSpec, NodeSecurity, NodeSpec, VolumeSpec};
 
 /// The capability Docker itself lacks on hosts where privileged containers cannot start.
+#[cfg(feature = "test-nodes")]
 const CAP_MISSING_ON_TEST_HOSTS: &str = "SYS_RESOURCE";
 
 pub fn container(node: &NodeSpec) -> ContainerCreateBody {
     let (privileged, cap_add, cap_drop) = match node.security {
         NodeSecurity::Privileged => (true, None, None),
+        #[cfg(feature = "test-nodes")]
         NodeSecurity::TestWithoutPrivileged => (
             false,
             Some(vec!["ALL".to_owned()]),
@@ -160,6 +162,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "test-nodes")]
     #[test]
     fn test_relaxation_drops_only_what_the_host_lacks() {
         let hc = container(&node(NodeSecurity::TestWithoutPrivileged))

@@ -85,6 +85,7 @@ pub enum NodeSecurity {
     /// For tests and benchmarks of stand-in nodes on hosts where privileged containers cannot
     /// start (a Docker engine that itself lacks CAP_SYS_RESOURCE): every capability but that
     /// one, no `privileged`. A real K3s node does not work like this.
+    #[cfg(feature = "test-nodes")]
     TestWithoutPrivileged,
 }
 
@@ -649,6 +650,7 @@ impl ClusterPlan {
                 "      settings   {}, init, userns {}, restart {}, tmpfs /run /var/run",
                 match n.security {
                     NodeSecurity::Privileged => "privileged",
+                    #[cfg(feature = "test-nodes")]
                     NodeSecurity::TestWithoutPrivileged => "UNPRIVILEGED (test stand-in)",
                 },
                 n.userns_mode,

@@ -407,6 +407,7 @@ fn flag_errors() {
     );
 }
 
+#[cfg(feature = "test-nodes")]
 #[test]
 fn test_relaxation_is_explicit() {
     let mut o = options();
