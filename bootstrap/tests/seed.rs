@@ -186,7 +186,11 @@ fn a_global_helper_with_a_stale_password_does_not_shadow_the_lab_credentials() {
         git(&lab.bare, &["rev-parse", "main"]),
         git(&lab.work, &["rev-parse", "HEAD"])
     );
-    assert_eq!(lab.server.refused(), 0, "the stale password was never offered");
+    assert_eq!(
+        lab.server.refused(),
+        0,
+        "the stale password was never offered"
+    );
     // Git's store rewrites the line it used (`:` in the host becomes `%3a`); it keeps it.
     let kept = std::fs::read_to_string(&lab.credentials).unwrap();
     assert!(kept.contains("wil:s3cret-password@localhost"), "{kept}");

@@ -114,6 +114,17 @@ pub enum GitError {
         /// libgit2's description.
         message: String,
     },
+    /// A push to a local remote could not run `git push`.
+    #[error(
+        "pushing to the local remote `{remote}` runs git's own receive-pack, as `git push` does \
+         (so that the remote's hooks run), and that failed: {message}; check that git is installed"
+    )]
+    LocalPush {
+        /// The remote.
+        remote: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Anything else libgit2 reports.
     #[error("git: {}", .0.message())]
     Git(#[from] git2::Error),
@@ -402,8 +413,14 @@ impl GitRepo {
         credentials: &Credentials,
     ) -> Result<PushResult, GitError> {
         let mut handle = self.find_remote(remote)?;
-        let config = self.repo.config()?;
         let refspec = format!("{commit}:refs/heads/{branch}");
+        let url = handle.pushurl()?.unwrap_or(handle.url()?).to_owned();
+        if is_local_url(&url) {
+            // libgit2 writes a local remote's objects and refs itself and runs none of its
+            // hooks: a push `git push` would refuse would be reported as pushed.
+            return self.push_with_git(remote, &refspec);
+        }
+        let config = self.repo.config()?;
         let mut attempts = CredentialAttempts::new(credentials, &config);
         let mut rejection: Option<String> = None;
         let mut remote_messages = Vec::new();
@@ -439,6 +456,40 @@ impl GitRepo {
                 remote_messages,
             }),
             Err(e) => Err(self.classify(e, remote, &attempts)),
+        }
+    }
+
+    /// Pushes through the git CLI (`git push --porcelain`), whose receive-pack runs the remote's
+    /// hooks, and reads the per-ref verdict it prints.
+    fn push_with_git(&self, remote: &str, refspec: &str) -> Result<PushResult, GitError> {
+        let dir = self.repo.workdir().unwrap_or(self.repo.path());
+        let out = std::process::Command::new("git")
+            .args(["push", "--porcelain", remote, refspec])
+            .current_dir(dir)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .map_err(|e| GitError::LocalPush {
+                remote: remote.to_owned(),
+                message: e.to_string(),
+            })?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match porcelain_verdict(&stdout) {
+            Some(Ok(())) => Ok(PushResult::Accepted),
+            Some(Err(reason)) => Ok(PushResult::Rejected {
+                reason,
+                remote_messages: stderr
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("remote:"))
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            }),
+            None => Err(GitError::LocalPush {
+                remote: remote.to_owned(),
+                message: stderr.trim().to_owned(),
+            }),
         }
     }
 
@@ -619,6 +670,42 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Whether `url` names a repository on this machine: a path, or `file://`. (`host:path` is
+/// scp-like SSH; anything with `://` but `file` is a network transport.)
+pub fn is_local_url(url: &str) -> bool {
+    if let Some((scheme, _)) = url.split_once("://") {
+        return scheme.eq_ignore_ascii_case("file");
+    }
+    match url.split_once(':') {
+        // scp-like `[user@]host:path`, unless a `/` comes first (`./a:b`, `/srv/a:b`).
+        Some((before, _)) => before.contains('/'),
+        None => true,
+    }
+}
+
+/// The verdict of `git push --porcelain` for the one ref pushed: `Ok` when updated (or already
+/// up to date), `Err(reason)` when refused, `None` when it printed no ref line (it failed
+/// before talking to the remote).
+fn porcelain_verdict(stdout: &str) -> Option<Result<(), String>> {
+    let line = stdout.lines().find(|l| {
+        l.len() > 1 && matches!(&l[..2], " \t" | "+\t" | "-\t" | "*\t" | "!\t" | "=\t")
+    })?;
+    if !line.starts_with('!') {
+        return Some(Ok(()));
+    }
+    let summary = line.rsplit('\t').next().unwrap_or_default();
+    let reason = summary
+        .split_once('(')
+        .map(|(_, r)| r.trim_end_matches(')').to_owned())
+        .unwrap_or_else(|| summary.trim_matches(['[', ']']).to_owned());
+    Some(Err(match reason.as_str() {
+        "non-fast-forward" | "fetch first" => {
+            "non-fast-forward (the remote branch has commits this clone lacks)".to_owned()
+        }
+        _ => reason,
+    }))
+}
+
 fn collect_remote_lines(data: &[u8], out: &mut Vec<String>) {
     for line in String::from_utf8_lossy(data).split(['\n', '\r']) {
         let line = line.trim();
@@ -756,6 +843,50 @@ fn token_may_travel_to(url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_urls_are_paths_and_file_urls() {
+        for local in [
+            "/srv/git/lab.git",
+            "../lab.git",
+            "lab.git",
+            "file:///srv/lab.git",
+            "FILE:///x",
+            "./a:b",
+        ] {
+            assert!(is_local_url(local), "{local}");
+        }
+        for remote in [
+            "https://github.com/wil/iot.git",
+            "http://127.0.0.1:3000/wil/iot.git",
+            "ssh://git@host/x.git",
+            "git@github.com:wil/iot.git",
+            "git://127.0.0.1/x.git",
+        ] {
+            assert!(!is_local_url(remote), "{remote}");
+        }
+    }
+
+    #[test]
+    fn porcelain_verdicts() {
+        let ok = "To /srv/lab.git\n \tabc:refs/heads/main\t1a2b..3c4d\nDone\n";
+        assert_eq!(porcelain_verdict(ok), Some(Ok(())));
+        let same = "To /srv/lab.git\n=\tabc:refs/heads/main\t[up to date]\nDone\n";
+        assert_eq!(porcelain_verdict(same), Some(Ok(())));
+        let hook = "To /srv/lab.git\n!\tabc:refs/heads/main\t[remote rejected] (pre-receive hook declined)\nDone\n";
+        assert_eq!(
+            porcelain_verdict(hook),
+            Some(Err("pre-receive hook declined".to_owned()))
+        );
+        let behind = "To /srv/lab.git\n!\tabc:refs/heads/main\t[rejected] (fetch first)\nDone\n";
+        assert_eq!(
+            porcelain_verdict(behind),
+            Some(Err(
+                "non-fast-forward (the remote branch has commits this clone lacks)".to_owned()
+            ))
+        );
+        assert_eq!(porcelain_verdict(""), None);
+    }
 
     #[test]
     fn identities_parse_name_and_email() {

@@ -471,6 +471,36 @@ fn a_pre_receive_hook_rejection_is_reported_not_swallowed() {
     assert_eq!(read(&work, "p3/confs/playground.yaml"), support::PLAYGROUND);
 }
 
+/// A local remote (a path, as `git clone /srv/lab.git` sets it) runs its hooks too: the push
+/// goes through git's own receive-pack, as `git push` does, not libgit2's local transport.
+#[test]
+fn a_local_remotes_pre_receive_hook_is_honoured() {
+    let (sb, remote, work) = Sandbox::repo_with_remote();
+    hook(
+        &remote,
+        "pre-receive",
+        "#!/bin/sh\necho 'main is protected: open a pull request'\nexit 1\n",
+    );
+    let before = sb.snapshot(&work, &remote);
+    for url in [
+        remote.to_str().unwrap().to_owned(),
+        format!("file://{}", remote.display()),
+    ] {
+        sb.git(&work, &["remote", "set-url", "origin", &url]);
+        let run = sb.bumper(&work, &["v2"], &[]);
+        assert_eq!(run.code, 1, "{url}: {run:?}");
+        assert_eq!(
+            run.stderr,
+            "error: push to origin/main was rejected: pre-receive hook declined (remote said: main \
+             is protected: open a pull request); nothing was changed locally\n",
+            "{url}"
+        );
+        assert_eq!(read(&work, "p3/confs/playground.yaml"), support::PLAYGROUND);
+    }
+    sb.git(&work, &["remote", "set-url", "origin", remote.to_str().unwrap()]);
+    assert_eq!(sb.snapshot(&work, &remote), before);
+}
+
 #[test]
 fn two_bumpers_racing_on_one_remote_both_land_in_order_without_force() {
     let (sb, remote, _work) = Sandbox::repo_with_remote();
