@@ -73,6 +73,32 @@ pub async fn probe_until(
     expected: &str,
     timeout: Duration,
 ) -> Result<ProbeReport, ProbeError> {
+    probe_matching(url, expected, |body| body.contains(expected), timeout).await
+}
+
+/// As [`probe_until`], but the body must be `expected` itself (a final newline aside): what
+/// `bootstrap p3` promises of the playground's answer.
+#[tracing::instrument]
+pub async fn probe_until_exactly(
+    url: &str,
+    expected: &str,
+    timeout: Duration,
+) -> Result<ProbeReport, ProbeError> {
+    probe_matching(
+        url,
+        expected,
+        |body| body.strip_suffix('\n').unwrap_or(body) == expected,
+        timeout,
+    )
+    .await
+}
+
+async fn probe_matching(
+    url: &str,
+    expected: &str,
+    matches: impl Fn(&str) -> bool,
+    timeout: Duration,
+) -> Result<ProbeReport, ProbeError> {
     let uri = check_url(url)?;
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let started = Instant::now();
@@ -81,7 +107,7 @@ pub async fn probe_until(
     loop {
         attempts += 1;
         let last = match tokio::time::timeout(ATTEMPT_TIMEOUT, get(&client, uri.clone())).await {
-            Ok(Ok((status, body))) if status.is_success() && body.contains(expected) => {
+            Ok(Ok((status, body))) if status.is_success() && matches(&body) => {
                 return Ok(ProbeReport {
                     attempts,
                     elapsed: started.elapsed(),

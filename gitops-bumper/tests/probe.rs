@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use gitops_bumper::probe::{ProbeError, probe_until};
+use gitops_bumper::probe::{ProbeError, probe_until, probe_until_exactly};
 use support::server::{TestServer, respond};
 
 /// Answers like the playground app: v1 for the first `v1_answers` requests, then v2.
@@ -77,4 +77,37 @@ async fn errors_and_non_2xx_answers_do_not_count() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("Connection refused"), "{err}");
+}
+
+#[tokio::test]
+async fn an_exact_probe_wants_the_whole_body_and_nothing_more() {
+    let server = TestServer::start(|_req| async {
+        respond(
+            200,
+            "application/json",
+            "{\"status\":\"ok\", \"message\": \"v1\"} (stale cache)".to_owned(),
+        )
+    });
+    let url = format!("http://127.0.0.1:{}/", server.port);
+    let wanted = "{\"status\":\"ok\", \"message\": \"v1\"}";
+    assert!(
+        probe_until(&url, wanted, Duration::from_secs(2))
+            .await
+            .is_ok()
+    );
+    let err = probe_until_exactly(&url, wanted, Duration::from_millis(700))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProbeError::Timeout { .. }), "{err:?}");
+
+    let (app, _) = rolling_app(0);
+    let url = format!("http://127.0.0.1:{}/", app.port);
+    let report = probe_until_exactly(
+        &url,
+        "{\"status\":\"ok\", \"message\": \"v2\"}",
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.attempts, 1);
 }

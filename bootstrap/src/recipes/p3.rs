@@ -11,7 +11,7 @@ use std::time::Duration;
 use gitops_bumper::edit::find_targets;
 use gitops_bumper::git::GitRepo;
 use gitops_bumper::image::ImageMatcher;
-use gitops_bumper::probe::probe_until;
+use gitops_bumper::probe::{probe_until, probe_until_exactly};
 use gitops_bumper::rollout::{self, Expectation};
 use kube::Client;
 
@@ -341,14 +341,18 @@ pub async fn up(
         })
         .await?;
     let app_url = format!("http://localhost:{}/", req.ports.app);
-    let expected_body = tag
-        .as_deref()
-        .map(playground_answer)
-        .unwrap_or_else(|| "\"status\":\"ok\"".to_owned());
     let served = if req.probe {
         steps
             .run(format!("{app_url} answers"), async {
-                let report = probe_until(&app_url, &expected_body, req.waits.probe).await?;
+                // The committed tag known: exactly the playground's answer for it. Otherwise
+                // (a repository of the user's) any answer of the app's.
+                let report = match tag.as_deref() {
+                    Some(tag) => {
+                        probe_until_exactly(&app_url, &playground_answer(tag), req.waits.probe)
+                            .await?
+                    }
+                    None => probe_until(&app_url, "\"status\":\"ok\"", req.waits.probe).await?,
+                };
                 Ok::<_, Error>(report.body)
             })
             .await?
