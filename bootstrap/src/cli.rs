@@ -10,12 +10,12 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::docker::Engine;
 use crate::gitops::{argocd, seed};
+use crate::recipes::Shutdown;
 use crate::recipes::cluster::{self, CreateRequest, DeleteRequest, Deleted, KubeconfigOutput};
 use crate::recipes::doctor::{Wanted, gather};
 use crate::recipes::images::{self, ImagesRequest};
 use crate::recipes::import;
 use crate::recipes::p3::{self, GitSource, Ports, Target};
-use crate::recipes::shutdown_signal;
 use crate::recipes::steps::Steps;
 use crate::spec::cluster::{
     ClusterOptions, ClusterPlan, K3sArgFlag, NetworkFacts, NodeSecurity, VolumeFlag,
@@ -578,7 +578,12 @@ async fn p3_up(a: P3Args, steps: &Steps) -> Result<u8, Error> {
         },
         name,
     };
-    let result = p3::up(engine.as_ref(), &req, steps, shutdown_signal()).await;
+    let shutdown = Shutdown::install();
+    // Every step races the signal; the cluster's creation, shielded, rolls back first.
+    let result = tokio::select! {
+        r = p3::up(engine.as_ref(), &req, steps, &shutdown) => r,
+        signal = shutdown.cancel_now() => Err(Error::Interrupted(signal)),
+    };
     steps.print_summary();
     match result {
         Ok(summary) => {
@@ -761,7 +766,11 @@ async fn create(a: CreateArgs, steps: &Steps) -> Result<u8, Error> {
         preflight: !a.no_preflight,
         rollback: !a.no_rollback,
     };
-    let created = cluster::create(&engine, req, steps, shutdown_signal()).await;
+    let shutdown = Shutdown::install();
+    let created = tokio::select! {
+        r = cluster::create(&engine, req, steps, &shutdown) => r,
+        signal = shutdown.cancel_now() => Err(Error::Interrupted(signal)),
+    };
     if !matches!(created, Err(Error::Preflight(_))) {
         steps.print_summary();
     }

@@ -274,6 +274,56 @@ async fn ctrl_c_during_create_rolls_back() {
     assert!(!f.dir.path().join("config").exists());
 }
 
+/// Ctrl-C (SIGINT) during a long wait that is not the cluster's creation — here the first call
+/// to a cluster's API, which accepts connections and never answers — ends the run within a
+/// second with exit 130, saying what to run to resume. No Docker needed: a cluster of one's own.
+#[test]
+fn ctrl_c_during_any_wait_ends_the_run_within_a_second() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: silent\n  cluster:\n    server: \
+             http://127.0.0.1:{port}\nusers:\n- name: u\n  user: {{}}\ncontexts:\n- name: silent\n  \
+             context: {{cluster: silent, user: u}}\ncurrent-context: silent\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+        .args(["p3", "--kubeconfig", kubeconfig.to_str().unwrap()])
+        .args(["--repo", "http://127.0.0.1:9/lab.git", "--no-probe"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The API call is under way once the connection is accepted (and left unanswered).
+    let (_held, _) = silent.accept().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id().to_string();
+    let signalled = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let took = signalled.elapsed();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(err.contains("error: interrupted (Ctrl-C)"), "{err}");
+    assert!(err.contains("run `bootstrap p3` again to resume"), "{err}");
+    assert!(
+        err.contains("✗ connect to the Kubernetes API") && err.contains("interrupted"),
+        "{err}"
+    );
+}
+
 /// What k3d itself leaves on Docker for a cluster (labelled containers, network, volume):
 /// `bootstrap cluster list` shows it as k3d's and `cluster delete` removes all of it.
 #[tokio::test]

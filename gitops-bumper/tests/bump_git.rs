@@ -497,7 +497,10 @@ fn a_local_remotes_pre_receive_hook_is_honoured() {
         );
         assert_eq!(read(&work, "p3/confs/playground.yaml"), support::PLAYGROUND);
     }
-    sb.git(&work, &["remote", "set-url", "origin", remote.to_str().unwrap()]);
+    sb.git(
+        &work,
+        &["remote", "set-url", "origin", remote.to_str().unwrap()],
+    );
     assert_eq!(sb.snapshot(&work, &remote), before);
 }
 

@@ -1,7 +1,6 @@
 //! `cluster create|delete|list|start|stop|kubeconfig` as named steps.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -9,6 +8,7 @@ use std::time::Duration;
 use futures_util::future::try_join_all;
 use serde::Serialize;
 
+use super::Shutdown;
 use super::doctor::{Wanted, gather};
 use super::steps::Steps;
 use crate::Error;
@@ -66,13 +66,14 @@ fn cluster_labels(name: &ClusterName) -> [(&str, &str); 2] {
 }
 
 /// Creates the cluster of `req.plan`; on any failure after the first object exists, or when
-/// `interrupt` resolves first, removes everything this run created.
+/// `shutdown` is signalled meanwhile, removes everything this run created. From the first
+/// object on, the work is shielded from the command's cancellation: the rollback must finish.
 #[tracing::instrument(skip_all, fields(cluster = %req.plan.name()))]
 pub async fn create(
     engine: &Engine,
     req: CreateRequest,
     steps: &Steps,
-    interrupt: impl Future<Output = &'static str>,
+    shutdown: &Shutdown,
 ) -> Result<CreatedCluster, Error> {
     let name = req.plan.name().clone();
     steps
@@ -92,11 +93,22 @@ pub async fn create(
         preflight(engine, &req.plan, steps).await?;
     }
     ensure_images(engine, &req.plan.images(), steps).await?;
+    shutdown
+        .shield(build_or_roll_back(engine, &req, steps, shutdown))
+        .await
+}
 
+async fn build_or_roll_back(
+    engine: &Engine,
+    req: &CreateRequest,
+    steps: &Steps,
+    shutdown: &Shutdown,
+) -> Result<CreatedCluster, Error> {
+    let name = req.plan.name().clone();
     let owned = Mutex::new(Owned::default());
     let result = tokio::select! {
-        r = build(engine, &req, steps, &owned) => r,
-        signal = interrupt => Err(Error::Interrupted(signal)),
+        r = build(engine, req, steps, &owned) => r,
+        signal = shutdown.signalled() => Err(Error::Interrupted(signal)),
     };
     let error = match result {
         Ok(created) => return Ok(created),

@@ -21,6 +21,7 @@ use crate::gitops::{application, argocd, gitserver, seed};
 use crate::k8s;
 use crate::k8s::existing;
 use crate::kubeconfig_file;
+use crate::recipes::Shutdown;
 use crate::recipes::cluster::{self, CreateRequest, DeleteRequest, Deleted, KubeconfigOutput};
 use crate::recipes::images::{self, ImagesRequest};
 use crate::recipes::import;
@@ -276,7 +277,7 @@ pub async fn up(
     engine: Option<&Engine>,
     req: &Request,
     steps: &Steps,
-    interrupt: impl std::future::Future<Output = &'static str>,
+    shutdown: &Shutdown,
 ) -> Result<Summary, Error> {
     let mut notes = Vec::new();
     let (client, place) = match &req.target {
@@ -285,7 +286,7 @@ pub async fn up(
                 command: "bootstrap p3".to_owned(),
                 reason: "a cluster in Docker needs the Docker engine".to_owned(),
             })?;
-            docker_cluster(engine, req, steps, interrupt).await?
+            docker_cluster(engine, req, steps, shutdown).await?
         }
         Target::Existing {
             kubeconfig,
@@ -388,7 +389,7 @@ async fn docker_cluster(
     engine: &Engine,
     req: &Request,
     steps: &Steps,
-    interrupt: impl std::future::Future<Output = &'static str>,
+    shutdown: &Shutdown,
 ) -> Result<(Client, Place), Error> {
     images::build(
         engine,
@@ -401,7 +402,7 @@ async fn docker_cluster(
     )
     .await?;
 
-    let kubeconfig = bring_up_cluster(engine, req, steps, interrupt).await?;
+    let kubeconfig = bring_up_cluster(engine, req, steps, shutdown).await?;
     let images: Vec<String> = APP_TAGS
         .iter()
         .map(|t| format!("{APP_IMAGE}:{t}"))
@@ -494,7 +495,7 @@ async fn bring_up_cluster(
     engine: &Engine,
     req: &Request,
     steps: &Steps,
-    interrupt: impl std::future::Future<Output = &'static str>,
+    shutdown: &Shutdown,
 ) -> Result<Kubeconfig, Error> {
     let existing = cluster::list(engine)
         .await?
@@ -511,7 +512,7 @@ async fn bring_up_cluster(
             preflight: true,
             rollback: true,
         };
-        return Ok(cluster::create(engine, create, steps, interrupt)
+        return Ok(cluster::create(engine, create, steps, shutdown)
             .await?
             .kubeconfig);
     }

@@ -285,7 +285,7 @@ pub async fn create(
     req: CreateRequest,
     steps: &Steps,
 ) -> Result<CreatedCluster, bootstrap::Error> {
-    cluster::create(engine, req, steps, std::future::pending()).await
+    cluster::create(engine, req, steps, &bootstrap::recipes::Shutdown::never()).await
 }
 
 pub fn steps() -> Steps {
