@@ -267,7 +267,10 @@ async fn a_deployment_that_never_becomes_available_fails_with_its_name_and_reaso
     );
     assert!(err.contains("deployment argocd-repo-server: 0/1 available (Deployment does not have minimum availability.)"), "{err}");
     assert!(
-        err.contains("pod argocd-repo-server-7d9f ImagePullBackOff: Back-off pulling image"),
+        err.contains(
+            "pod argocd-repo-server-7d9f: Pending; container argocd-repo-server waiting \
+             ImagePullBackOff (image quay.io/argoproj/argocd:v3.5.2): Back-off pulling image"
+        ),
         "{err}"
     );
     // No "installed" mark: the next run applies again.

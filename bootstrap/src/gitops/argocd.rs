@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::{Client, ResourceExt};
 
 use crate::k8s::apply::{self as kube_apply, ApplyError};
 use crate::k8s::readiness::{crd_established, deployment_unready, statefulset_unready};
-use crate::k8s::{Poll, poll_until};
+use crate::k8s::{Poll, explain, poll_until};
 
 /// v3.5.2 rather than v3.5.1: the test control plane runs Argo CD's controllers built from the
 /// Go module proxy, which serves the in-tree gitops-engine of v3.5.2's commit but not of
@@ -265,15 +265,10 @@ pub async fn install(
     })
     .await;
     if let Err(detail) = waited {
-        let pods = pod_problems(client).await;
         return Err(ArgoError::NotReady {
             what: format!("Argo CD {VERSION}"),
             timeout: waits.workloads_ready,
-            detail: if pods.is_empty() {
-                detail
-            } else {
-                format!("{detail}; {pods}")
-            },
+            detail: explain::with_stuck_pods(detail, client, NAMESPACE).await,
         });
     }
     kube_apply::apply(client, &namespace_object(true), NAMESPACE, None).await?;
@@ -413,36 +408,6 @@ async fn workloads_not_ready(
         }
     }
     Ok(pending)
-}
-
-/// One line naming pods that are stuck and why (ImagePullBackOff, CrashLoopBackOff, ...),
-/// for the error a user sees when the wait times out.
-async fn pod_problems(client: &Client) -> String {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
-    let Ok(list) = pods.list(&ListParams::default()).await else {
-        return String::new();
-    };
-    let problems: Vec<String> = list
-        .items
-        .iter()
-        .filter_map(|pod| {
-            let waiting = pod
-                .status
-                .as_ref()?
-                .container_statuses
-                .iter()
-                .flatten()
-                .find_map(|c| c.state.as_ref()?.waiting.as_ref())?;
-            let reason = waiting.reason.clone().unwrap_or_else(|| "Waiting".into());
-            let message = waiting
-                .message
-                .clone()
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default();
-            Some(format!("pod {} {reason}{message}", pod.name_any()))
-        })
-        .collect();
-    problems.join("; ")
 }
 
 /// The initial admin password, waiting up to `timeout` for argocd-server to create it.

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::k8s::apply::{self as kube_apply, ApplyError};
 use crate::k8s::readiness::deployment_unready;
-use crate::k8s::{Poll, poll_until};
+use crate::k8s::{Poll, explain, poll_until};
 
 /// Pinned Gitea release (rootless image: runs as uid 1000, no root anywhere).
 pub const VERSION: &str = "1.25.4";
@@ -245,7 +245,7 @@ pub async fn install(
         kube_apply::apply(client, &object, NAMESPACE, None).await?;
     }
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
-    poll_until(timeout, interval, || async {
+    let waited = poll_until(timeout, interval, || async {
         Ok(match deployments.get_opt(NAME).await? {
             None => Poll::Waiting(format!("deployment {NAMESPACE}/{NAME} does not exist")),
             Some(d) => match deployment_unready(&d) {
@@ -254,8 +254,14 @@ pub async fn install(
             },
         })
     })
-    .await
-    .map_err(|detail| GiteaError::NotReady { timeout, detail })
+    .await;
+    match waited {
+        Ok(()) => Ok(()),
+        Err(detail) => Err(GiteaError::NotReady {
+            timeout,
+            detail: explain::with_stuck_pods(detail, client, NAMESPACE).await,
+        }),
+    }
 }
 
 #[cfg(test)]

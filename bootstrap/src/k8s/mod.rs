@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod existing;
+pub mod explain;
 pub mod readiness;
 
 use std::future::Future;

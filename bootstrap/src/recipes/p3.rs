@@ -19,7 +19,7 @@ use crate::docker::Engine;
 use crate::error::Error;
 use crate::gitops::{application, argocd, gitserver, seed};
 use crate::k8s;
-use crate::k8s::existing;
+use crate::k8s::{existing, explain};
 use crate::kubeconfig_file;
 use crate::recipes::Shutdown;
 use crate::recipes::cluster::{self, CreateRequest, DeleteRequest, Deleted, KubeconfigOutput};
@@ -335,10 +335,26 @@ pub async fn up(
         .run("Argo CD: Synced and Healthy", async {
             let app = application::app_ref();
             rollout::request_hard_refresh(client.clone(), &app).await?;
-            let report =
-                rollout::wait_for_rollout(client.clone(), &app, &expect, req.waits.rollout, |_| {})
-                    .await?;
-            Ok::<_, Error>(report)
+            match rollout::wait_for_rollout(
+                client.clone(),
+                &app,
+                &expect,
+                req.waits.rollout,
+                |_| {},
+            )
+            .await
+            {
+                Ok(report) => Ok(report),
+                Err(e) => Err(Error::Command {
+                    command: format!("wait for Application {app}"),
+                    reason: explain::with_stuck_pods(
+                        e.to_string(),
+                        &client,
+                        application::DESTINATION_NAMESPACE,
+                    )
+                    .await,
+                }),
+            }
         })
         .await?;
     let app_url = format!("http://localhost:{}/", req.ports.app);
