@@ -886,6 +886,7 @@ impl ShapeArgs {
             std::env::var("DOCKER_HOST").ok().as_deref(),
         )?;
         Ok(ClusterOptions {
+            extra_labels: std::collections::BTreeMap::new(),
             name,
             servers: self.servers,
             agents: self.agents,

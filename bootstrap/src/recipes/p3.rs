@@ -26,7 +26,9 @@ use crate::recipes::cluster::{self, CreateRequest, DeleteRequest, Deleted, Kubec
 use crate::recipes::images::{self, ImagesRequest};
 use crate::recipes::import;
 use crate::recipes::steps::Steps;
-use crate::spec::cluster::{ClusterOptions, ClusterPlan, K3sArgFlag, NodeSecurity};
+use crate::spec::cluster::{
+    ClusterOptions, ClusterPlan, K3sArgFlag, LABEL_APP, LABEL_CLUSTER, LABEL_ROLE, NodeSecurity,
+};
 use crate::spec::existing_cluster;
 use crate::spec::fixes::Fixes;
 use crate::spec::kubeconfig::Kubeconfig;
@@ -158,7 +160,71 @@ pub fn cluster_options(req: &Request) -> Result<ClusterOptions, Error> {
         token: req.token.clone(),
         fixes: req.fixes,
         security: req.security,
+        extra_labels: recorded_parameters(req),
     })
+}
+
+/// The prefix of the labels in which p3 records the parameters its cluster was made with.
+pub const PARAMETER_LABEL_PREFIX: &str = "io.iot-rs.p3.";
+
+/// p3's parameters that shape the cluster, as the flags that set them and their values: what
+/// a resume must find unchanged.
+fn parameters(req: &Request) -> [(&'static str, String); 7] {
+    [
+        ("agents", req.agents.to_string()),
+        ("image", req.node_image.clone()),
+        ("lb-image", req.lb_image.clone()),
+        ("api-port", req.ports.api.to_string()),
+        ("app-port", req.ports.app.to_string()),
+        ("argocd-port", req.ports.argocd.to_string()),
+        ("git-port", req.ports.git.to_string()),
+    ]
+}
+
+/// The labels in which the cluster records `req`'s parameters.
+pub fn recorded_parameters(req: &Request) -> std::collections::BTreeMap<String, String> {
+    parameters(req)
+        .into_iter()
+        .map(|(flag, value)| (format!("{PARAMETER_LABEL_PREFIX}{flag}"), value))
+        .collect()
+}
+
+/// Whether an existing cluster, known by its server's labels, may be resumed by `req`: Err
+/// with one sentence naming each difference and the ways out.
+pub fn check_resumable(
+    req: &Request,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    let name = &req.name;
+    if !labels.contains_key(crate::spec::cluster::LABEL_CREATED_BY) {
+        return Err(format!(
+            "a cluster named {name} exists that bootstrap did not create (k3d did): part 3 will \
+             not take it over; delete it (`k3d cluster delete {name}`) or choose another name \
+             with --cluster"
+        ));
+    }
+    if !labels.keys().any(|k| k.starts_with(PARAMETER_LABEL_PREFIX)) {
+        return Err(format!(
+            "a cluster named {name} exists that `bootstrap p3` did not create (`bootstrap \
+             cluster create` did): delete it (`bootstrap cluster delete {name}`) or choose \
+             another name with --cluster"
+        ));
+    }
+    let differences: Vec<String> = parameters(req)
+        .into_iter()
+        .filter_map(|(flag, wanted)| {
+            let recorded = labels.get(&format!("{PARAMETER_LABEL_PREFIX}{flag}"))?;
+            (*recorded != wanted).then(|| format!("--{flag} {recorded} (this run: {wanted})"))
+        })
+        .collect();
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "cluster {name} was made with {}; run again with those flags to resume it, or \
+         `bootstrap down --cluster {name}` to start over",
+        differences.join(", ")
+    ))
 }
 
 /// The credentials file of the `lab` remote of one cluster.
@@ -532,6 +598,21 @@ async fn bring_up_cluster(
             .await?
             .kubeconfig);
     }
+    let server_labels = engine
+        .containers_with_labels(&[
+            LABEL_APP,
+            (LABEL_CLUSTER, req.name.as_str()),
+            (LABEL_ROLE, "server"),
+        ])
+        .await?
+        .into_iter()
+        .map(|c| c.labels)
+        .next()
+        .unwrap_or_default();
+    check_resumable(req, &server_labels).map_err(|reason| Error::Command {
+        command: format!("resume cluster {}", req.name),
+        reason,
+    })?;
     steps.note(&format!("  cluster {} exists: resuming with it", req.name));
     cluster::start(engine, &req.name, req.waits.node, steps).await?;
     steps
@@ -926,6 +1007,7 @@ pub async fn down(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn request() -> Request {
         Request {
@@ -1132,6 +1214,43 @@ mod tests {
             "context kind-lab: the API does not answer: connection refused\n"
         );
         assert!(!status.all_fine());
+    }
+
+    #[test]
+    fn a_resume_checks_the_recorded_parameters() {
+        let req = request();
+        let mut labels = recorded_parameters(&req);
+        labels.insert(
+            crate::spec::cluster::LABEL_CREATED_BY.to_owned(),
+            "0.1.0".to_owned(),
+        );
+        assert_eq!(labels["io.iot-rs.p3.app-port"], "8888");
+        assert_eq!(check_resumable(&req, &labels), Ok(()));
+
+        let mut other = request();
+        other.ports.app = 9999;
+        other.agents = 0;
+        assert_eq!(
+            check_resumable(&other, &labels).unwrap_err(),
+            "cluster iot was made with --agents 1 (this run: 0), --app-port 8888 (this run: 9999); \
+             run again with those flags to resume it, or `bootstrap down --cluster iot` to start over"
+        );
+
+        let by_k3d = BTreeMap::from([("app".to_owned(), "k3d".to_owned())]);
+        assert!(
+            check_resumable(&req, &by_k3d)
+                .unwrap_err()
+                .starts_with("a cluster named iot exists that bootstrap did not create (k3d did)")
+        );
+        let by_cluster_create = BTreeMap::from([(
+            crate::spec::cluster::LABEL_CREATED_BY.to_owned(),
+            "0.1.0".to_owned(),
+        )]);
+        assert!(
+            check_resumable(&req, &by_cluster_create)
+                .unwrap_err()
+                .contains("that `bootstrap p3` did not create (`bootstrap cluster create` did)")
+        );
     }
 
     #[test]

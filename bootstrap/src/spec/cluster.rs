@@ -176,6 +176,9 @@ pub struct ClusterOptions {
     pub token: String,
     pub fixes: Fixes,
     pub security: NodeSecurity,
+    /// Labels every node container carries besides k3d's (`bootstrap p3` records its
+    /// parameters so that a resume can check them).
+    pub extra_labels: BTreeMap<String, String>,
 }
 
 /// A token as k3d makes them: 20 letters. `random` supplies the entropy (at least 20 bytes;
@@ -557,6 +560,9 @@ impl ClusterPlan {
             Role::LoadBalancer => READY_LOADBALANCER,
         };
 
+        let mut labels: BTreeMap<String, String> =
+            labels.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        labels.extend(o.extra_labels.clone());
         let mut binds = extras.binds.clone();
         binds.push(format!("{}:{IMAGE_VOLUME_MOUNT}", name.image_volume()));
         let node_name = node_name(name, r);
@@ -568,7 +574,7 @@ impl ClusterPlan {
             entrypoint,
             cmd,
             env,
-            labels: labels.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            labels,
             binds,
             tmpfs: BTreeMap::from([
                 ("/run".to_owned(), String::new()),

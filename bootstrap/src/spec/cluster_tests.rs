@@ -9,6 +9,7 @@ const TOKEN: &str = "abcdefghijABCDEFGHIJ";
 
 fn options() -> ClusterOptions {
     ClusterOptions {
+        extra_labels: BTreeMap::new(),
         name: ClusterName::parse("demo").unwrap(),
         servers: 1,
         agents: 2,
@@ -77,6 +78,22 @@ fn network_and_volume() {
             (LABEL_CREATED_BY, env!("CARGO_PKG_VERSION")),
         ])
     );
+}
+
+#[test]
+fn extra_labels_go_on_every_node_and_change_no_k3d_label() {
+    let mut o = options();
+    o.extra_labels = BTreeMap::from([("io.iot-rs.p3.app-port".to_owned(), "8888".to_owned())]);
+    let plain = nodes(options());
+    for (mut node, bare) in nodes(o).into_iter().zip(plain) {
+        assert_eq!(
+            node.labels.remove("io.iot-rs.p3.app-port").as_deref(),
+            Some("8888"),
+            "{}",
+            node.name
+        );
+        assert_eq!(node.labels, bare.labels);
+    }
 }
 
 #[test]

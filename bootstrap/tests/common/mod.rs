@@ -244,6 +244,7 @@ impl Cleanup {
 /// A 1-server/2-agent stand-in cluster, API and one port published on 127.0.0.1 only.
 pub fn options(name: &str, images: &StandinImages, api_port: u16, app_port: u16) -> ClusterOptions {
     ClusterOptions {
+        extra_labels: BTreeMap::new(),
         name: ClusterName::parse(name).unwrap(),
         servers: 1,
         agents: 2,
