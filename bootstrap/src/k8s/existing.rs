@@ -264,6 +264,22 @@ pub async fn remove_installed(
             "Application {name}: Argo CD removes what it deployed"
         ));
         delete(&applications, &name).await?;
+        // Argo CD finalizes a deleted Application only once no operation is pending, and a
+        // failing automated sync keeps one running through its retries: end it, as
+        // `argocd app terminate-op` does.
+        if app.data["status"]["operationState"]["phase"] == "Running" {
+            let terminate =
+                serde_json::json!({"status": {"operationState": {"phase": "Terminating"}}});
+            applications
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&terminate))
+                .await
+                .map_err(|e| {
+                    access_error(
+                        &format!("end the running operation of Application {name}"),
+                        e,
+                    )
+                })?;
+        }
         let uid = app.uid().unwrap_or_default();
         let gone = await_condition(applications.clone(), &name, conditions::is_deleted(&uid));
         if tokio::time::timeout(waits.application, gone).await.is_err() {
@@ -280,7 +296,16 @@ pub async fn remove_installed(
         }
         removed.applications.push(name);
     }
-    removed.namespaces = delete_all::<Namespace>(client, waits.gone, progress).await?;
+    removed.namespaces = delete_all::<Namespace>(client, waits.gone, progress)
+        .await?
+        .into_iter()
+        .map(|kind_and_name| {
+            kind_and_name
+                .strip_prefix("Namespace ")
+                .unwrap_or(&kind_and_name)
+                .to_owned()
+        })
+        .collect();
     removed
         .cluster_objects
         .extend(delete_all::<ClusterRoleBinding>(client, waits.gone, progress).await?);
