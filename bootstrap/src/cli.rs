@@ -764,6 +764,7 @@ async fn create(a: CreateArgs, steps: &Steps) -> Result<u8, Error> {
             write_to: a.kubeconfig_out.clone(),
         },
         preflight: !a.no_preflight,
+        workloads_memory_mib: 0,
         rollback: !a.no_rollback,
     };
     let shutdown = Shutdown::install();

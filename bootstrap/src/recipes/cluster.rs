@@ -40,6 +40,8 @@ pub struct CreateRequest {
     pub wait_timeout: Duration,
     pub kubeconfig: KubeconfigOutput,
     pub preflight: bool,
+    /// What the preflight counts for the workloads besides K3s (MiB).
+    pub workloads_memory_mib: u64,
     pub rollback: bool,
 }
 
@@ -90,7 +92,7 @@ pub async fn create(
         })
         .await?;
     if req.preflight {
-        preflight(engine, &req.plan, steps).await?;
+        preflight(engine, &req.plan, req.workloads_memory_mib, steps).await?;
     }
     ensure_images(engine, &req.plan.images(), steps).await?;
     shutdown
@@ -130,10 +132,19 @@ async fn build_or_roll_back(
     }
 }
 
-async fn preflight(engine: &Engine, plan: &ClusterPlan, steps: &Steps) -> Result<(), Error> {
+async fn preflight(
+    engine: &Engine,
+    plan: &ClusterPlan,
+    workloads_memory_mib: u64,
+    steps: &Steps,
+) -> Result<(), Error> {
     let findings = steps
         .run("preflight", async {
-            let facts = gather(Ok(engine), &Wanted::for_plan(plan)).await;
+            let wanted = Wanted {
+                workloads_memory_mib,
+                ..Wanted::for_plan(plan)
+            };
+            let facts = gather(Ok(engine), &wanted).await;
             Ok::<_, Error>(doctor::evaluate(&facts))
         })
         .await?;

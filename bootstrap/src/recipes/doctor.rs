@@ -15,6 +15,8 @@ pub struct Wanted {
     pub images: Vec<String>,
     pub servers: usize,
     pub agents: usize,
+    /// Memory the cluster's workloads will take besides K3s itself (0 for a bare cluster).
+    pub workloads_memory_mib: u64,
 }
 
 impl Wanted {
@@ -38,6 +40,7 @@ impl Wanted {
             images: plan.images(),
             servers: plan.options.servers,
             agents: plan.options.agents,
+            workloads_memory_mib: 0,
         }
     }
 }
@@ -56,6 +59,7 @@ pub async fn gather(engine: Result<&Engine, &DockerError>, wanted: &Wanted) -> D
         images: Vec::new(),
         servers: wanted.servers,
         agents: wanted.agents,
+        workloads_memory_mib: wanted.workloads_memory_mib,
     };
     let engine = match engine {
         Ok(e) => e,

@@ -62,6 +62,8 @@ pub struct DoctorFacts {
     pub images: Vec<(String, ImageState)>,
     pub servers: usize,
     pub agents: usize,
+    /// Memory the workloads will take besides K3s (part 3: Argo CD and the Git server).
+    pub workloads_memory_mib: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -173,7 +175,14 @@ pub fn evaluate(facts: &DoctorFacts) -> Vec<Finding> {
         ));
     }
 
-    let need = MIN_SERVER * facts.servers as u64 + MIN_AGENT * facts.agents as u64;
+    let need = MIN_SERVER * facts.servers as u64
+        + MIN_AGENT * facts.agents as u64
+        + facts.workloads_memory_mib * MIB;
+    let workloads = if facts.workloads_memory_mib > 0 {
+        format!(" and their workloads {} MiB", facts.workloads_memory_mib)
+    } else {
+        String::new()
+    };
     let (have, source) = match facts.host_memory_available {
         Some(avail) => (avail, "available on this machine"),
         None => (engine.mem_total, "in the Docker VM"),
@@ -183,7 +192,7 @@ pub fn evaluate(facts: &DoctorFacts) -> Vec<Finding> {
             Level::Fail,
             "memory",
             format!(
-                "{} MiB {source}, but {} server(s) and {} agent(s) need at least {} MiB; free memory or create fewer nodes (--agents)",
+                "{} MiB {source}, but {} server(s) and {} agent(s){workloads} need at least {} MiB; free memory or create fewer nodes (--agents)",
                 have / MIB, facts.servers, facts.agents, need / MIB
             ),
         )
@@ -305,6 +314,7 @@ mod tests {
             images: vec![("rancher/k3s:v1.35.5-k3s1".into(), ImageState::Present)],
             servers: 1,
             agents: 2,
+            workloads_memory_mib: 0,
         }
     }
 
@@ -328,6 +338,26 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].level, Level::Fail);
         assert!(f[0].message.contains("(connection refused); start it"));
+    }
+
+    #[test]
+    fn the_workloads_memory_counts_with_the_nodes() {
+        let mut facts = healthy();
+        facts.agents = 0;
+        facts.host_memory_available = Some(1200 * MIB);
+        assert_eq!(failures(&evaluate(&facts)), 0);
+        facts.workloads_memory_mib = 896;
+        let f = evaluate(&facts);
+        let memory = f.iter().find(|f| f.subject == "memory").unwrap();
+        assert_eq!(memory.level, Level::Fail);
+        assert!(
+            memory.message.contains(
+                "1200 MiB available on this machine, but 1 server(s) and 0 agent(s) and their \
+                 workloads 896 MiB need at least 1408 MiB"
+            ),
+            "{}",
+            memory.message
+        );
     }
 
     #[test]

@@ -8,15 +8,6 @@ use std::fmt;
 /// install.yaml and the Application use has long been GA.
 pub const MIN_MINOR: u32 = 30;
 
-/// Memory part 3 adds to a cluster, in MiB. Argo CD's install.yaml sets no requests, so this is
-/// what its processes were measured to take on the test control plane (application-controller,
-/// repo-server, server and Redis: about 330 MiB RSS after syncing the app), doubled for the
-/// headroom a first sync and the other three workloads (Dex, notifications, ApplicationSet)
-/// need, plus the app's own request (8 MiB).
-pub const ARGOCD_MEMORY_MIB: u64 = 768;
-/// The embedded Git server's request (its manifest, `gitops::gitserver`).
-pub const GIT_SERVER_MEMORY_MIB: u64 = 128;
-
 /// Something part 3 needs to be allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
@@ -261,7 +252,7 @@ mod tests {
 
     #[test]
     fn a_fitting_cluster_has_no_problem() {
-        assert_eq!(problems(&fine(), ARGOCD_MEMORY_MIB), Vec::<String>::new());
+        assert_eq!(problems(&fine(), 768), Vec::<String>::new());
     }
 
     #[test]
@@ -284,7 +275,7 @@ mod tests {
     fn every_denied_access_is_named() {
         let mut facts = fine();
         facts.denied = vec![REQUIRED_ACCESS[1], REQUIRED_ACCESS[13]];
-        let found = problems(&facts, ARGOCD_MEMORY_MIB);
+        let found = problems(&facts, 768);
         assert_eq!(
             found,
             [
@@ -300,11 +291,11 @@ mod tests {
         facts.nodes = vec![node("a", "512Mi"), node("b", "512Mi"), node("c", "8Gi")];
         facts.nodes[2].ready = false;
         facts.nodes[1].schedulable = false;
-        let found = problems(&facts, ARGOCD_MEMORY_MIB);
+        let found = problems(&facts, 768);
         assert_eq!(
             found,
             [format!(
-                "the Ready nodes have 512 MiB of allocatable memory, part 3 needs {ARGOCD_MEMORY_MIB} MiB; add a node or memory"
+                "the Ready nodes have 512 MiB of allocatable memory, part 3 needs 768 MiB; add a node or memory"
             )]
         );
         facts.nodes.clear();
@@ -315,7 +306,7 @@ mod tests {
     fn a_namespace_p3_did_not_make_is_not_taken_over() {
         let mut facts = fine();
         facts.foreign_namespaces = vec!["argocd".into()];
-        let found = problems(&facts, ARGOCD_MEMORY_MIB);
+        let found = problems(&facts, 768);
         assert_eq!(found.len(), 1);
         assert!(found[0].starts_with("namespace argocd exists and was not made by bootstrap p3"));
     }

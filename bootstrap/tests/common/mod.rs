@@ -277,6 +277,7 @@ pub fn request(options: ClusterOptions, kubeconfig: PathBuf, timeout: Duration) 
             write_to: None,
         },
         preflight: true,
+        workloads_memory_mib: 0,
         rollback: true,
     }
 }
