@@ -294,9 +294,9 @@ mod tests {
         let found = problems(&facts, 768);
         assert_eq!(
             found,
-            [format!(
+            [
                 "the Ready nodes have 512 MiB of allocatable memory, part 3 needs 768 MiB; add a node or memory"
-            )]
+            ]
         );
         facts.nodes.clear();
         assert!(problems(&facts, 1)[0].starts_with("no node is Ready and schedulable"));
