@@ -23,7 +23,7 @@ checked_script() {
   out=$(mktemp)
   "$@" 2>&1 | tee "$out"
   local code=${PIPESTATUS[0]}
-  sed -n "s/^skipped: \(.*\)/$name: \1/p" "$out" >>"$IOT_SKIP_LOG"
+  sed -n "s|^skipped: \(.*\)|$name: \1|p" "$out" >>"$IOT_SKIP_LOG"
   rm -f "$out"
   return "$code"
 }
