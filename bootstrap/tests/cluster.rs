@@ -569,3 +569,70 @@ async fn an_image_that_cannot_be_pulled_stops_before_anything_exists() {
     );
     assert_eq!(leftovers(&name), Vec::<String>::new());
 }
+
+/// The DNS fix as k3d v5.9 does it, whichever address Docker's embedded resolver has: before
+/// Docker 29 (`nameserver 127.0.0.11`) and since (the network's gateway). In both, the rules of
+/// Docker's resolver are hooked into PREROUTING so that pods' queries reach it; resolv.conf is
+/// rewritten only when it named the loopback-only 127.0.0.11. Run in the stand-in node image
+/// (busybox, and an iptables-save that prints Docker's rules for the address resolv.conf names).
+#[tokio::test]
+async fn the_dns_fix_serves_pods_before_and_since_docker_29() {
+    let f = fixture().await;
+    let gateway = "172.30.0.1";
+    let fixes = bootstrap::spec::fixes::Fixes {
+        cgroupv2: false,
+        dns: true,
+        mounts: false,
+    };
+    let script = fixes
+        .files(Some(gateway))
+        .into_iter()
+        .find(|file| file.path == "/bin/k3d-entrypoint-dns.sh")
+        .unwrap()
+        .content;
+    let dir = f.dir.path();
+    std::fs::write(dir.join("dns.sh"), script).unwrap();
+    for (engine, nameserver) in [("before 29", "127.0.0.11"), ("29", gateway)] {
+        let resolv = dir.join(format!("resolv-{nameserver}.conf"));
+        std::fs::write(
+            &resolv,
+            format!("nameserver {nameserver}\noptions ndots:0\n"),
+        )
+        .unwrap();
+        let (ok, out, err) = docker(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "sh",
+            "-v",
+            &format!("{}:/etc/resolv.conf", resolv.display()),
+            "-v",
+            &format!("{}:/dns.sh:ro", dir.join("dns.sh").display()),
+            &f.images.node,
+            "-c",
+            "sh /dns.sh >/dev/null && cat /var/log/iptables-restored && echo --- && cat /etc/resolv.conf",
+        ]);
+        assert!(ok, "Docker {engine}: {err}");
+        let (rules, resolv_after) = out.split_once("---\n").unwrap();
+        for wanted in [
+            format!("-A OUTPUT -d {gateway}/32 -j DOCKER_OUTPUT"),
+            format!("-A PREROUTING -d {gateway}/32 -j DOCKER_OUTPUT"),
+            format!("-A DOCKER_OUTPUT -d {gateway}/32 -p udp -m udp --dport 53 -j DNAT"),
+            format!("--to-source {gateway}:53"),
+        ] {
+            assert!(
+                rules.contains(&wanted),
+                "Docker {engine}: no {wanted:?} in\n{rules}"
+            );
+        }
+        // Matches the gateway only; the DNAT still leads to where the resolver listens.
+        assert!(
+            !rules.contains("-d 127.0.0.11"),
+            "Docker {engine}:\n{rules}"
+        );
+        assert!(
+            resolv_after.starts_with(&format!("nameserver {gateway}\n")),
+            "Docker {engine}: {resolv_after}"
+        );
+    }
+}

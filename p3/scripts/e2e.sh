@@ -75,6 +75,10 @@ phase "$bootstrap" p3 --cluster "$name"
   echo "after bootstrap p3, localhost:8888 answered '$(served)', not v1" >&2
   exit 1
 }
+# Pods resolve external names (the DNS fix; Docker 29 moved its embedded resolver).
+command -v kubectl >/dev/null || { echo "kubectl is needed for the DNS check" >&2; exit 1; }
+phase kubectl run dns-check --rm -i --restart=Never --image=busybox:1.36.1 --command -- \
+  nslookup github.com
 phase "$bumper" v2 --remote lab --wait --timeout 5m --probe http://localhost:8888/
 [[ $(served) == '{"status":"ok", "message": "v2"}' ]] || {
   echo "after gitops-bumper v2, localhost:8888 answered '$(served)', not v2" >&2
