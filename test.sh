@@ -101,18 +101,26 @@ install_chart_tools() {
   ln -sfn "../helm-layer-$HELM_LAYER_VERSION/helm" "$ROOT/.cache/bin/helm"
   ln -sfn "../helm-layer-$HELM_LAYER_VERSION/kubectl" "$ROOT/.cache/bin/kubectl"
 
-  local pins venv
-  pins=$(sha256sum "$KUBE_VALIDATE_REQUIREMENTS" | cut -c1-12)
-  venv="$ROOT/.cache/kubernetes-validate-$pins"
+  local venv
+  venv=$(pinned_venv kubernetes-validate "$KUBE_VALIDATE_REQUIREMENTS")
+  ln -sfn "../${venv##*/}/bin/kubernetes-validate" "$ROOT/.cache/bin/kubernetes-validate"
+}
+
+# A venv under .cache/ named NAME-<hash of REQUIREMENTS> holding exactly those pinned wheels
+# (pip --require-hashes); made once, its path printed.
+pinned_venv() {
+  local name=$1 requirements=$2 pins venv
+  pins=$(sha256sum "$requirements" | cut -c1-12)
+  venv="$ROOT/.cache/$name-$pins"
   if [[ ! -f $venv/.installed ]]; then
-    step "installing kubernetes-validate ($KUBE_VALIDATE_REQUIREMENTS)"
+    step "installing $name ($requirements)" >&2
     rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes \
-      --only-binary :all: --no-deps -r "$KUBE_VALIDATE_REQUIREMENTS"
+      --only-binary :all: --no-deps -r "$requirements" >&2
     touch "$venv/.installed"
   fi
-  ln -sfn "../kubernetes-validate-$pins/bin/kubernetes-validate" "$ROOT/.cache/bin/kubernetes-validate"
+  echo "$venv"
 }
 
 # helm lint --strict, then each render (default values and charts/tests/values/<chart>-custom.yaml)
@@ -211,17 +219,8 @@ shell_checks() {
 # What the repository ships for other machines: the GitHub workflows (zizmor, offline audits)
 # and the Dockerfiles (hadolint), with the linters pinned by hash in .github/linters.txt.
 shipped_file_checks() {
-  local pins venv
-  pins=$(sha256sum .github/linters.txt | cut -c1-12)
-  venv="$ROOT/.cache/linters-$pins"
-  if [[ ! -f $venv/.installed ]]; then
-    step "installing zizmor and hadolint (.github/linters.txt)"
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes \
-      --only-binary :all: --no-deps -r .github/linters.txt
-    touch "$venv/.installed"
-  fi
+  local venv
+  venv=$(pinned_venv linters .github/linters.txt)
   step "zizmor --offline .github/workflows"
   "$venv/bin/zizmor" --offline .github/workflows
   step "hadolint on every Dockerfile"
