@@ -35,13 +35,9 @@ NAME=iot-control-plane
 # (these included) to Running, so the Deployments turn Available as on K3s.
 ARGOCD_PROCESSES=(argocd-repo-server argocd-application-controller argocd-server)
 
-if [[ -n ${KUBECTL:-} ]]; then
-  :
-elif [[ -x $ROOT/.cache/bin/kubectl ]]; then
-  KUBECTL=$ROOT/.cache/bin/kubectl
-else
-  KUBECTL=kubectl
-fi
+# kubectl: $KUBECTL when set, else the one built with the control plane (its own version, so
+# nothing needs one installed).
+KUBECTL_GIVEN=${KUBECTL:-}
 
 die() {
   echo "error: $*" >&2
@@ -173,14 +169,15 @@ cmd_build() {
   local v=k8s.io/component-base/version
   BUILT_FIXUP=true go_build kubernetes "$KUBERNETES_VERSION" "$k8s" \
     "-s -w -X $v.gitVersion=$KUBERNETES_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubectl
   K8S_DIR=$BUILT_DIR
   local name
-  for name in kube-apiserver kube-controller-manager kube-scheduler; do
+  for name in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
     size=$(du -m "$K8S_DIR/$name" | cut -f1)
     lines+=("$(printf '%-24s %s (%s MiB)  %s' "$name" "$K8S_DIR/$name" "$size" "$BUILT_HOW")")
   done
-  [[ $BUILT_HOW == cached ]] || lines[-1]+=" (one go build for the three)"
+  [[ $BUILT_HOW == cached ]] || lines[-1]+=" (one go build for the four)"
 
   BUILT_FIXUP=true go_build kwok "$KWOK_VERSION" "$kwok" "-s -w" sigs.k8s.io/kwok/cmd/kwok
   KWOK_BIN=$BUILT_DIR/kwok
@@ -443,10 +440,10 @@ cmd_up() {
   resolve_dir "${1:-}"
   [[ -z $(running_names "$DIR") ]] ||
     die "$DIR already has a running control plane ($(running_names "$DIR" | paste -sd' ')); run: $0 down $DIR"
-  command -v "$KUBECTL" >/dev/null || die "no kubectl (run test.sh once, or set KUBECTL)"
   command -v openssl >/dev/null || die "no openssl CLI"
   local started=$EPOCHREALTIME
   cmd_build quiet
+  KUBECTL=${KUBECTL_GIVEN:-$K8S_DIR/kubectl}
 
   local kwok_stages
   kwok_stages=$(cd "$MODULES/kwok" && go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage

@@ -33,12 +33,6 @@ now() { date +%s.%N; }
 since() { python3 -c 'import sys; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$1" "$(now)"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-kubectl=${KUBECTL:-}
-if [[ -z $kubectl ]]; then
-  if [[ -x $root/.cache/bin/kubectl ]]; then kubectl=$root/.cache/bin/kubectl; else kubectl=kubectl; fi
-fi
-command -v "$kubectl" >/dev/null || skip "no kubectl (test.sh installs one into .cache/bin)"
-
 ARGOCD_PIN=$(sed -n 's/^pub const VERSION: &str = "\(.*\)";/\1/p' bootstrap/src/gitops/argocd.rs)
 [[ -n $ARGOCD_PIN ]] || fail "cannot read Argo CD's pin from bootstrap/src/gitops/argocd.rs"
 
@@ -70,6 +64,8 @@ eval "$last"
 echo "# control plane up in $(since "$started") s: $KUBECONFIG"
 # shellcheck source=/dev/null
 source "$plane/env"
+# The kubectl built with the control plane (its version), unless KUBECTL named another.
+kubectl=${KUBECTL:?control-plane.sh wrote no KUBECTL into its env}
 
 # --- the Git repository Argo CD follows -------------------------------------------------------
 mkdir -p "$work/git" "$work/cache/argocd"
@@ -95,7 +91,8 @@ pushed=$(git -C "$work/repo" rev-parse HEAD)
 # The pinned install.yaml, from the tagged Argo CD module (the control plane's build fetched
 # it through the Go module proxy); bootstrap checks it against its pinned sha256.
 zip=$(go mod download -json "github.com/argoproj/argo-cd/v3@$ARGOCD_PIN" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Zip"])')
-unzip -p "$zip" "github.com/argoproj/argo-cd/v3@$ARGOCD_PIN/manifests/install.yaml" >"$work/cache/argocd/install-$ARGOCD_PIN.yaml"
+python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+  "$zip" "github.com/argoproj/argo-cd/v3@$ARGOCD_PIN/manifests/install.yaml" >"$work/cache/argocd/install-$ARGOCD_PIN.yaml"
 
 # What exists before p3, to compare after `bootstrap down`.
 cluster_objects() {
