@@ -314,8 +314,8 @@ pub struct P3Args {
     /// Make the cluster the current kubeconfig context
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub kubeconfig_switch_context: bool,
-    /// Bound on Argo CD becoming ready (first runs pull its images)
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    /// Bound on the whole run, each wait included (first runs pull K3s's and Argo CD's images)
+    #[arg(long, default_value = "20m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
     /// TESTS ONLY: stand-in nodes without `privileged` (see `cluster create`)
     #[cfg(feature = "test-nodes")]
@@ -579,10 +579,21 @@ async fn p3_up(a: P3Args, steps: &Steps) -> Result<u8, Error> {
         name,
     };
     let shutdown = Shutdown::install();
-    // Every step races the signal; the cluster's creation, shielded, rolls back first.
+    // Every step races the signal and the run's deadline; the cluster's creation, shielded,
+    // rolls back first.
     let result = tokio::select! {
         r = p3::up(engine.as_ref(), &req, steps, &shutdown) => r,
         signal = shutdown.cancel_now() => Err(Error::Interrupted(signal)),
+        () = async {
+            tokio::time::sleep(a.timeout).await;
+            shutdown.unshielded().await;
+        } => Err(Error::Command {
+            command: "bootstrap p3".to_owned(),
+            reason: format!(
+                "did not finish within --timeout {} (the step cut short is marked above)",
+                humantime::format_duration(a.timeout)
+            ),
+        }),
     };
     steps.print_summary();
     match result {

@@ -274,15 +274,12 @@ async fn ctrl_c_during_create_rolls_back() {
     assert!(!f.dir.path().join("config").exists());
 }
 
-/// Ctrl-C (SIGINT) during a long wait that is not the cluster's creation — here the first call
-/// to a cluster's API, which accepts connections and never answers — ends the run within a
-/// second with exit 130, saying what to run to resume. No Docker needed: a cluster of one's own.
-#[test]
-fn ctrl_c_during_any_wait_ends_the_run_within_a_second() {
+/// A kubeconfig whose API accepts connections and never answers (the listener is returned: it
+/// must outlive the test's use of the file).
+fn silent_api(dir: &std::path::Path) -> (std::net::TcpListener, std::path::PathBuf) {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
+    let kubeconfig = dir.join("kubeconfig");
     std::fs::write(
         &kubeconfig,
         format!(
@@ -292,6 +289,45 @@ fn ctrl_c_during_any_wait_ends_the_run_within_a_second() {
         ),
     )
     .unwrap();
+    (silent, kubeconfig)
+}
+
+/// `--timeout` bounds the whole run, not only Argo CD's wait: a first call to the API that
+/// never answers is cut off at the deadline, with the step it was in.
+#[test]
+fn p3s_timeout_bounds_the_whole_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_silent, kubeconfig) = silent_api(dir.path());
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+        .args(["p3", "--kubeconfig", kubeconfig.to_str().unwrap()])
+        .args([
+            "--repo",
+            "http://127.0.0.1:9/lab.git",
+            "--no-probe",
+            "--timeout",
+            "2s",
+        ])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(
+        err.contains("bootstrap p3 failed: did not finish within --timeout 2s"),
+        "{err}"
+    );
+    assert!(err.contains("✗ connect to the Kubernetes API"), "{err}");
+}
+
+/// Ctrl-C (SIGINT) during a long wait that is not the cluster's creation — here the first call
+/// to a cluster's API, which accepts connections and never answers — ends the run within a
+/// second with exit 130, saying what to run to resume. No Docker needed: a cluster of one's own.
+#[test]
+fn ctrl_c_during_any_wait_ends_the_run_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let (silent, kubeconfig) = silent_api(dir.path());
     let child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
         .args(["p3", "--kubeconfig", kubeconfig.to_str().unwrap()])
         .args(["--repo", "http://127.0.0.1:9/lab.git", "--no-probe"])

@@ -80,4 +80,9 @@ fn the_gitops_loop_converges_on_a_real_control_plane_with_the_real_argo_cd() {
     ] {
         assert!(stdout.contains(step), "no {step:?} in\n{stdout}");
     }
+    // bootstrap p3 shows the rollout's progress as it happens, under its wait.
+    assert!(
+        stderr.contains("    +") && stderr.contains(" Healthy\n"),
+        "no progress lines in\n{stderr}"
+    );
 }

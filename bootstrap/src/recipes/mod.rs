@@ -65,10 +65,15 @@ impl Shutdown {
     /// whole command may be dropped.
     pub async fn cancel_now(&self) -> &'static str {
         let name = self.signalled().await;
+        self.unshielded().await;
+        name
+    }
+
+    /// Resolves once no shielded section runs (at once when none does).
+    pub async fn unshielded(&self) {
         while self.shielded.load(std::sync::atomic::Ordering::SeqCst) > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        name
     }
 
     /// Runs `work` to its end even when a signal comes meanwhile (it races

@@ -423,7 +423,8 @@ pub async fn up(
                 &app,
                 &expect,
                 req.waits.rollout,
-                |_| {},
+                // The rollout's progress, as it happens.
+                |milestone| steps.note(&format!("    {milestone}")),
             )
             .await
             {
