@@ -274,6 +274,7 @@ pub struct P3Args {
         long,
         value_name = "NAME",
         help_heading = "Your own cluster",
+        requires = "repo",
         conflicts_with_all = ["agents", "kubeconfig_switch_context"]
     )]
     pub context: Option<String>,
@@ -283,6 +284,7 @@ pub struct P3Args {
         long,
         value_name = "FILE",
         help_heading = "Your own cluster",
+        requires = "repo",
         conflicts_with_all = ["agents", "kubeconfig_switch_context"]
     )]
     pub kubeconfig: Option<PathBuf>,
@@ -1042,6 +1044,38 @@ mod tests {
         assert_eq!(a.shape.servers, 1);
         assert_eq!(a.shape.images.image, "rancher/k3s:v1.35.5-k3s1");
         assert!(a.kubeconfig_update_default && a.kubeconfig_switch_context);
+    }
+
+    #[test]
+    fn a_cluster_of_ones_own_needs_a_repository_and_takes_no_docker_shape() {
+        let err = Cli::try_parse_from(["bootstrap", "p3", "--context", "kind-lab"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("--repo"), "{err}");
+        let err = Cli::try_parse_from([
+            "bootstrap",
+            "p3",
+            "--context",
+            "kind-lab",
+            "--repo",
+            "https://x/y.git",
+            "--agents",
+            "2",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let ok = Cli::try_parse_from([
+            "bootstrap",
+            "p3",
+            "--kubeconfig",
+            "/k",
+            "--repo",
+            "https://x/y.git",
+            "--no-probe",
+        ])
+        .unwrap();
+        let Command::P3(a) = ok.command else { panic!() };
+        assert_eq!(a.kubeconfig.as_deref(), Some(std::path::Path::new("/k")));
+        assert!(a.no_probe && a.context.is_none());
     }
 
     #[test]
