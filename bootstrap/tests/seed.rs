@@ -98,6 +98,21 @@ fn url(lab: &Lab) -> String {
         .replace("127.0.0.1", "localhost")
 }
 
+/// Commits a v2 and pushes it with `git push lab` (the CLI, as a learner would); the forge has it.
+fn push_v2_with_the_git_cli(lab: &Lab) {
+    std::fs::write(
+        lab.work.join("p3/confs/playground.yaml"),
+        "image: \"echo-app:v2\"\n",
+    )
+    .unwrap();
+    git(&lab.work, &["commit", "-qam", "v2"]);
+    git(&lab.work, &["push", "-q", "lab", "main"]);
+    assert_eq!(
+        git(&lab.bare, &["rev-parse", "main"]),
+        git(&lab.work, &["rev-parse", "HEAD"])
+    );
+}
+
 /// The clone with the lab remote configured as bootstrap p3 configures it.
 fn configured(lab: &Lab) -> git2::Repository {
     let repo = seed::open_clone(&lab.work).unwrap();
@@ -148,17 +163,7 @@ fn the_current_branch_reaches_the_server_with_credentials_from_a_private_file() 
     assert_eq!(lab.server.refused(), 0, "no wrong credentials were offered");
 
     // The git CLI finds the same credentials: `git push lab` needs no typing.
-    std::fs::write(
-        lab.work.join("p3/confs/playground.yaml"),
-        "image: \"echo-app:v2\"\n",
-    )
-    .unwrap();
-    git(&lab.work, &["commit", "-qam", "v2"]);
-    git(&lab.work, &["push", "-q", "lab", "main"]);
-    assert_eq!(
-        git(&lab.bare, &["rev-parse", "main"]),
-        git(&lab.work, &["rev-parse", "HEAD"])
-    );
+    push_v2_with_the_git_cli(&lab);
 
     // Pushing again when nothing changed is fine.
     assert!(seed::push_current_branch(&lab.work).unwrap().note.is_none());
@@ -175,17 +180,7 @@ fn a_global_helper_with_a_stale_password_does_not_shadow_the_lab_credentials() {
     )
     .unwrap();
     configured(&lab);
-    std::fs::write(
-        lab.work.join("p3/confs/playground.yaml"),
-        "image: \"echo-app:v2\"\n",
-    )
-    .unwrap();
-    git(&lab.work, &["commit", "-qam", "v2"]);
-    git(&lab.work, &["push", "-q", "lab", "main"]);
-    assert_eq!(
-        git(&lab.bare, &["rev-parse", "main"]),
-        git(&lab.work, &["rev-parse", "HEAD"])
-    );
+    push_v2_with_the_git_cli(&lab);
     assert_eq!(
         lab.server.refused(),
         0,
