@@ -23,9 +23,14 @@ checked_script() {
   out=$(mktemp)
   "$@" 2>&1 | tee "$out"
   local code=${PIPESTATUS[0]}
-  sed -n "s|^skipped: \(.*\)|$name: \1|p" "$out" >>"$IOT_SKIP_LOG"
+  record_skips "$name" "$out"
   rm -f "$out"
   return "$code"
+}
+
+# Appends each "skipped: <reason>" line of FILE to the skip log as "NAME: <reason>".
+record_skips() {
+  sed -n "s|^skipped: \(.*\)|$1: \1|p" "$2" >>"$IOT_SKIP_LOG"
 }
 
 # --- what the tests need -------------------------------------------------------------------
@@ -341,7 +346,7 @@ control_plane_build_wait() {
   local code=0
   wait "$CONTROL_PLANE_BUILD_PID" || code=$?
   cat "$CONTROL_PLANE_BUILD_LOG"
-  sed -n "s|^skipped: \(.*\)|p3/scripts/control-plane.sh build: \1|p" "$CONTROL_PLANE_BUILD_LOG" >>"$IOT_SKIP_LOG"
+  record_skips "p3/scripts/control-plane.sh build" "$CONTROL_PLANE_BUILD_LOG"
   return "$code"
 }
 

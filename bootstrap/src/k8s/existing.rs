@@ -296,16 +296,7 @@ pub async fn remove_installed(
         }
         removed.applications.push(name);
     }
-    removed.namespaces = delete_all::<Namespace>(client, waits.gone, progress)
-        .await?
-        .into_iter()
-        .map(|kind_and_name| {
-            kind_and_name
-                .strip_prefix("Namespace ")
-                .unwrap_or(&kind_and_name)
-                .to_owned()
-        })
-        .collect();
+    removed.namespaces = delete_all::<Namespace>(client, waits.gone, progress).await?;
     removed
         .cluster_objects
         .extend(delete_all::<ClusterRoleBinding>(client, waits.gone, progress).await?);
@@ -329,7 +320,8 @@ where
     }
 }
 
-/// Deletes every cluster-scoped `K` carrying the label and waits until each is gone.
+/// Deletes every cluster-scoped `K` carrying the label and waits until each is gone; returns
+/// their names.
 async fn delete_all<K>(
     client: &Client,
     timeout: Duration,
@@ -372,7 +364,7 @@ where
                 ));
             }
         }
-        names.push(format!("{kind} {name}"));
+        names.push(name);
     }
     Ok(names)
 }
