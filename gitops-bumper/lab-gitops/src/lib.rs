@@ -1,0 +1,1 @@
+//! lab-gitops: what `bootstrap` and `gitops-bumper` share.
