@@ -35,7 +35,7 @@ pub async fn https_get(url: &str) -> Result<Vec<u8>, String> {
         let response = tokio::time::timeout(TIMEOUT, client.get(uri.clone()))
             .await
             .map_err(|_| format!("no answer within {}s", TIMEOUT.as_secs()))?
-            .map_err(|e| with_causes(&e))?;
+            .map_err(|e| lab_gitops::error_chain(&e))?;
         let status = response.status();
         if status.is_redirection() {
             let location = response
@@ -61,17 +61,6 @@ pub async fn https_get(url: &str) -> Result<Vec<u8>, String> {
         return Ok(body.to_bytes().to_vec());
     }
     Err(format!("more than {MAX_REDIRECTS} redirects"))
-}
-
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -72,10 +72,10 @@ pub enum Error {
     Apply(#[from] crate::k8s::apply::ApplyError),
 
     #[error("{0}")]
-    Rollout(#[from] gitops_bumper::rollout::WaitError),
+    Rollout(#[from] lab_gitops::rollout::WaitError),
 
     #[error("{0}")]
-    Probe(#[from] gitops_bumper::probe::ProbeError),
+    Probe(#[from] lab_gitops::probe::ProbeError),
 
     #[error(
         "{0}\nwhat was built so far stays; run `bootstrap p3` again to resume (or `bootstrap down`)"

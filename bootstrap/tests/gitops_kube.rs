@@ -68,7 +68,6 @@ fn quick() -> Waits {
         crd_established: Duration::from_millis(200),
         workloads_ready: Duration::from_millis(200),
         admin_secret: Duration::from_millis(200),
-        interval: Duration::from_millis(5),
     }
 }
 
@@ -165,9 +164,15 @@ async fn a_fresh_install_applies_all_59_objects_server_side_crds_first_then_wait
                 && c.path != "/api/v1/namespaces/argocd"
         })
         .unwrap();
+    // (kube's await_condition: a list of the one CRD by name, then a watch if need be)
     let established_reads = calls[..first_other]
         .iter()
-        .filter(|c| c.method == "GET" && c.path.contains("customresourcedefinitions/"))
+        .filter(|c| {
+            c.method == "GET"
+                && c.path.ends_with("/customresourcedefinitions")
+                && c.query.contains("fieldSelector=metadata.name%3D")
+                && !c.query.contains("watch=true")
+        })
         .count();
     assert_eq!(established_reads, 3);
     // Namespaced objects land in argocd, RBAC's cluster kinds at cluster scope.
@@ -191,27 +196,20 @@ async fn a_fresh_install_applies_all_59_objects_server_side_crds_first_then_wait
         applied[60].body.as_ref().unwrap()["metadata"]["annotations"][argocd::INSTALLED_ANNOTATION],
         Value::from(argocd::INSTALL_SHA256)
     );
-    // The mark comes after every workload was read ready.
+    // The mark comes after every workload was read ready: the watchers' lists of argocd's
+    // Deployments (6) and StatefulSets (1) precede it.
     let mark = calls.iter().rposition(|c| c.method == "PATCH").unwrap();
-    for name in [
-        "argocd-server",
-        "argocd-repo-server",
-        "argocd-redis",
-        "argocd-dex-server",
-        "argocd-applicationset-controller",
-        "argocd-notifications-controller",
-    ] {
+    for kind in ["deployments", "statefulsets"] {
         let read = calls
             .iter()
-            .position(|c| c.method == "GET" && c.path.ends_with(&format!("/deployments/{name}")))
+            .position(|c| {
+                c.method == "GET"
+                    && c.path == format!("/apis/apps/v1/namespaces/argocd/{kind}")
+                    && !c.query.contains("watch=true")
+            })
             .unwrap();
-        assert!(read < mark, "{name} was read after the mark");
+        assert!(read < mark, "{kind} were read after the mark");
     }
-    assert!(calls.iter().any(|c| {
-        c.method == "GET"
-            && c.path
-                .ends_with("/statefulsets/argocd-application-controller")
-    }));
     assert!(
         lines.iter().any(|l| l.contains("applying 3 CRDs")),
         "{lines:?}"
@@ -323,15 +321,9 @@ async fn the_git_server_is_applied_in_order_then_waited_for_and_its_credentials_
         None
     );
     let credentials = gitserver::Credentials::generate("wil").unwrap();
-    gitserver::install(
-        &client,
-        &credentials,
-        3000,
-        Duration::from_millis(200),
-        Duration::from_millis(5),
-    )
-    .await
-    .unwrap();
+    gitserver::install(&client, &credentials, 3000, Duration::from_millis(200))
+        .await
+        .unwrap();
     let calls = api.calls();
     let applied: Vec<&str> = patches(&calls).iter().map(|c| c.path.as_str()).collect();
     assert_eq!(
@@ -346,7 +338,7 @@ async fn the_git_server_is_applied_in_order_then_waited_for_and_its_credentials_
     );
     assert!(
         calls.last().unwrap().method == "GET"
-            && calls.last().unwrap().path.ends_with("/deployments/gitea")
+            && calls.last().unwrap().path == "/apis/apps/v1/namespaces/gitea/deployments"
     );
     // The API server turns stringData into data; a re-run reads the same credentials back.
     let secret_path = "/api/v1/namespaces/gitea/secrets/gitea-admin";
@@ -380,16 +372,10 @@ async fn the_git_server_is_applied_in_order_then_waited_for_and_its_credentials_
 async fn a_git_server_that_never_starts_says_so() {
     let (client, _api) = FakeApi::start(healthy_except("gitea"));
     let credentials = gitserver::Credentials::generate("wil").unwrap();
-    let err = gitserver::install(
-        &client,
-        &credentials,
-        3000,
-        Duration::from_millis(100),
-        Duration::from_millis(5),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = gitserver::install(&client, &credentials, 3000, Duration::from_millis(100))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with("the Git server did not become ready within"),
         "{err}"

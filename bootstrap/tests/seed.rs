@@ -9,7 +9,7 @@
 #[path = "../../gitops-bumper/tests/support/http_git.rs"]
 mod http_git;
 #[allow(dead_code)]
-#[path = "../../gitops-bumper/tests/support/server.rs"]
+#[path = "../../gitops-bumper/lab-gitops/tests/support/server.rs"]
 mod server;
 
 use std::os::unix::fs::PermissionsExt as _;

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use git2::Oid;
 
-use crate::git::{self, Credentials, GitError, GitRepo, Identity, PushResult};
-use crate::image::{ImageMatcher, Tag};
 use crate::message::TemplateError;
 use crate::plan::{self, Plan, PlanError};
+use lab_gitops::git::{self, Credentials, GitError, GitRepo, Identity, PushResult};
+use lab_gitops::image::{ImageMatcher, Tag};
 
 /// Everything a bump needs to know.
 #[derive(Debug, Clone)]

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use gitops_bumper::bump::{self, BumpRequest, Outcome};
-use gitops_bumper::git::{Credentials, Identity};
-use gitops_bumper::image::{ImageMatcher, Tag};
-use gitops_bumper::rollout::{self, AppRef, Expectation};
-use gitops_bumper::{message, probe};
+use gitops_bumper::message;
+use lab_gitops::git::{Credentials, Identity};
+use lab_gitops::image::{ImageMatcher, Tag};
+use lab_gitops::rollout::{self, AppRef, Expectation};
+use lab_gitops::{kube_client, probe};
 
 /// Done, or nothing to do.
 const EXIT_OK: u8 = 0;
@@ -193,7 +194,8 @@ fn init_logging(verbosity: u8) {
     };
     let filter = Targets::new()
         .with_default(theirs)
-        .with_target("gitops_bumper", ours);
+        .with_target("gitops_bumper", ours)
+        .with_target("lab_gitops", ours);
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -331,7 +333,10 @@ fn preflight(cli: &Cli) -> Result<Cluster, String> {
     let app = AppRef::new(&cli.app_namespace, &cli.app);
     let client = runtime
         .block_on(async {
-            let client = rollout::client(cli.kubeconfig.as_deref(), cli.context.as_deref()).await?;
+            let client = kube_client::connect(cli.kubeconfig.as_deref(), cli.context.as_deref())
+                .await
+                .map_err(|e| rollout::WaitError::Config(e.reason))?
+                .client;
             rollout::application_status(client.clone(), &app).await?;
             Ok::<_, rollout::WaitError>(client)
         })
@@ -390,5 +395,5 @@ fn wait(
 }
 
 fn short(id: &git2::Oid) -> String {
-    gitops_bumper::git::short(*id)
+    lab_gitops::git::short(*id)
 }

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use gitops_bumper::bump::BumpEvent;
-use gitops_bumper::git;
-use gitops_bumper::image::ImageMatcher;
 use gitops_bumper::plan::Plan;
-use gitops_bumper::rollout::Milestone;
+use lab_gitops::git;
+use lab_gitops::image::ImageMatcher;
+use lab_gitops::rollout::Milestone;
 
 /// Prints bump progress as it happens.
 pub struct Printer<'a> {

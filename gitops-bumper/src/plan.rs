@@ -4,18 +4,10 @@
 use std::collections::BTreeSet;
 
 use crate::diff;
-use crate::edit::{self, EditError, Target};
-use crate::image::{ImageMatcher, ImageName, Tag};
 use crate::message::{self, MessageVars, TemplateError};
-
-/// A file of the GitOps repository, as committed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceFile {
-    /// Path relative to the repository root, `/`-separated.
-    pub path: String,
-    /// The file's text.
-    pub text: String,
-}
+use lab_gitops::edit::{self, EditError, Target};
+use lab_gitops::git::SourceFile;
+use lab_gitops::image::{ImageMatcher, ImageName, Tag};
 
 /// One file's targets and, when any needs the new tag, its new text.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -207,5 +207,5 @@ fn an_agent_without_the_key_fails_once_and_commits_nothing() {
 
 /// The URL as the bumper shows it: without the user name.
 fn shown_url(url: &str) -> String {
-    gitops_bumper::git::redact_url(url)
+    lab_gitops::git::redact_url(url)
 }

@@ -1,9 +1,9 @@
 //! The Argo CD Application of part 3: `playground`, from a Git repository's `p3/confs` into
 //! namespace `dev`, synced automatically (prune, self-heal), creating the namespace.
 
-use gitops_bumper::rollout::{AppRef, application_resource};
 use kube::api::DynamicObject;
 use kube::core::GroupVersionKind;
+use lab_gitops::rollout::{AppRef, application_resource};
 use serde_json::json;
 
 use crate::k8s::apply::{INSTALLED_BY, INSTALLED_BY_LABEL};
@@ -27,7 +27,7 @@ pub fn gvk() -> GroupVersionKind {
     GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application")
 }
 
-/// The Application as gitops-bumper's rollout wait names it.
+/// The Application as the rollout wait (lab-gitops) names it.
 pub fn app_ref() -> AppRef {
     AppRef::new(NAMESPACE, NAME)
 }

@@ -11,9 +11,12 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::{Client, ResourceExt};
 
+use kube::runtime::wait::{await_condition, conditions};
+use lab_gitops::readiness::{deployment_unready, statefulset_unready};
+use lab_gitops::wait::{NotReady, until_all_ready};
+
 use crate::k8s::apply::{self as kube_apply, ApplyError};
-use crate::k8s::readiness::{crd_established, deployment_unready, statefulset_unready};
-use crate::k8s::{Poll, explain, poll_until};
+use crate::k8s::explain;
 
 /// v3.5.2 rather than v3.5.1: the test control plane runs Argo CD's controllers built from the
 /// Go module proxy, which serves the in-tree gitops-engine of v3.5.2's commit but not of
@@ -179,7 +182,6 @@ pub struct Waits {
     pub crd_established: Duration,
     pub workloads_ready: Duration,
     pub admin_secret: Duration,
-    pub interval: Duration,
 }
 
 impl Default for Waits {
@@ -189,7 +191,6 @@ impl Default for Waits {
             // First runs pull Argo CD's images (several hundred MB).
             workloads_ready: Duration::from_secs(600),
             admin_secret: Duration::from_secs(120),
-            interval: Duration::from_secs(2),
         }
     }
 }
@@ -227,7 +228,7 @@ pub async fn install(
     });
     if marked && workloads_not_ready(client, manifest).await?.is_empty() {
         progress(format!("Argo CD {VERSION} already installed and ready"));
-        let admin_password = read_admin_password(client, Duration::ZERO, waits.interval).await?;
+        let admin_password = read_admin_password(client, Duration::ZERO).await?;
         return Ok(Installed {
             applied: false,
             objects: manifest.len(),
@@ -251,28 +252,15 @@ pub async fn install(
         kube_apply::apply(client, obj, NAMESPACE, None).await?;
     }
     progress("waiting for Argo CD's workloads".to_owned());
-    let waited = poll_until(waits.workloads_ready, waits.interval, || async {
-        let pending = workloads_not_ready(client, manifest)
-            .await
-            .map_err(|e| match e {
-                ArgoError::Api { source, .. } => source,
-                other => kube::Error::Service(other.to_string().into()),
-            })?;
-        Ok(match pending.first() {
-            None => Poll::Ready(()),
-            Some(first) => Poll::Waiting(format!("{} not ready; first: {first}", pending.len())),
-        })
-    })
-    .await;
-    if let Err(detail) = waited {
+    if let Err(not_ready) = workloads_ready(client, manifest, waits.workloads_ready).await {
         return Err(ArgoError::NotReady {
             what: format!("Argo CD {VERSION}"),
             timeout: waits.workloads_ready,
-            detail: explain::with_stuck_pods(detail, client, NAMESPACE).await,
+            detail: explain::with_stuck_pods(not_ready.summary(), client, NAMESPACE).await,
         });
     }
     kube_apply::apply(client, &namespace_object(true), NAMESPACE, None).await?;
-    let admin_password = read_admin_password(client, waits.admin_secret, waits.interval).await?;
+    let admin_password = read_admin_password(client, waits.admin_secret).await?;
     Ok(Installed {
         applied: true,
         objects: manifest.len(),
@@ -367,20 +355,55 @@ fn namespace_object(installed: bool) -> DynamicObject {
 
 async fn wait_established(client: &Client, name: &str, waits: Waits) -> Result<(), ArgoError> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    poll_until(waits.crd_established, waits.interval, || async {
-        let crd = crds.get(name).await?;
-        Ok(if crd_established(&crd) {
-            Poll::Ready(())
-        } else {
-            Poll::Waiting("its Established condition is not True".to_owned())
-        })
-    })
-    .await
-    .map_err(|detail| ArgoError::NotReady {
+    let established = await_condition(crds, name, conditions::is_crd_established());
+    let detail = match tokio::time::timeout(waits.crd_established, established).await {
+        Ok(Ok(_)) => return Ok(()),
+        Ok(Err(e)) => lab_gitops::error_chain(&e),
+        Err(_) => "its Established condition is not True".to_owned(),
+    };
+    Err(ArgoError::NotReady {
         what: format!("CRD {name}"),
         timeout: waits.crd_established,
         detail,
     })
+}
+
+/// Waits for every Deployment and StatefulSet of the manifest, both kinds watched at once.
+async fn workloads_ready(
+    client: &Client,
+    manifest: &Manifest,
+    timeout: Duration,
+) -> Result<(), NotReady> {
+    let (deployment_names, statefulset_names) = (
+        manifest.names_of("Deployment"),
+        manifest.names_of("StatefulSet"),
+    );
+    let (deployments, statefulsets) = tokio::join!(
+        until_all_ready(
+            Api::<Deployment>::namespaced(client.clone(), NAMESPACE),
+            "deployment",
+            &deployment_names,
+            deployment_unready,
+            timeout,
+        ),
+        until_all_ready(
+            Api::<StatefulSet>::namespaced(client.clone(), NAMESPACE),
+            "statefulset",
+            &statefulset_names,
+            statefulset_unready,
+            timeout,
+        ),
+    );
+    match (deployments, statefulsets) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(d), Ok(())) => Err(d),
+        (Ok(()), Err(s)) => Err(s),
+        (Err(mut d), Err(s)) => {
+            d.pending.extend(s.pending);
+            d.last_error = d.last_error.or(s.last_error);
+            Err(d)
+        }
+    }
 }
 
 /// Every workload of the manifest that is not ready (missing ones included).
@@ -414,17 +437,22 @@ async fn workloads_not_ready(
 async fn read_admin_password(
     client: &Client,
     timeout: Duration,
-    interval: Duration,
 ) -> Result<Option<String>, ArgoError> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
-    let found = poll_until(timeout, interval, || async {
-        Ok(match secrets.get_opt(ADMIN_SECRET).await? {
-            Some(secret) => Poll::Ready(secret),
-            None => Poll::Waiting(format!("secret {ADMIN_SECRET} does not exist yet")),
-        })
-    })
-    .await;
-    Ok(found.ok().and_then(|secret| {
+    // Errors count as "not there": the password is shown when it can be, never required.
+    let found = match secrets.get_opt(ADMIN_SECRET).await {
+        Ok(Some(secret)) => Some(secret),
+        _ if timeout.is_zero() => None,
+        _ => {
+            let created = await_condition(secrets, ADMIN_SECRET, conditions::is_created());
+            tokio::time::timeout(timeout, created)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten()
+        }
+    };
+    Ok(found.and_then(|secret| {
         let bytes = secret.data?.get("password")?.0.clone();
         String::from_utf8(bytes).ok()
     }))

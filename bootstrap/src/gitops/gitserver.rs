@@ -11,9 +11,11 @@ use kube::Client;
 use kube::api::{Api, DynamicObject};
 use serde_json::{Value, json};
 
+use lab_gitops::readiness::deployment_unready;
+use lab_gitops::wait::until_all_ready;
+
 use crate::k8s::apply::{self as kube_apply, ApplyError};
-use crate::k8s::readiness::deployment_unready;
-use crate::k8s::{Poll, explain, poll_until};
+use crate::k8s::explain;
 
 /// Pinned Gitea release (rootless image: runs as uid 1000, no root anywhere).
 pub const VERSION: &str = "1.25.4";
@@ -234,7 +236,6 @@ pub async fn install(
     credentials: &Credentials,
     host_port: u16,
     timeout: Duration,
-    interval: Duration,
 ) -> Result<(), GiteaError> {
     for value in objects(credentials, host_port) {
         let object: DynamicObject =
@@ -245,22 +246,24 @@ pub async fn install(
         kube_apply::apply(client, &object, NAMESPACE, None).await?;
     }
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
-    let waited = poll_until(timeout, interval, || async {
-        Ok(match deployments.get_opt(NAME).await? {
-            None => Poll::Waiting(format!("deployment {NAMESPACE}/{NAME} does not exist")),
-            Some(d) => match deployment_unready(&d) {
-                None => Poll::Ready(()),
-                Some(why) => Poll::Waiting(why),
-            },
-        })
-    })
-    .await;
-    match waited {
+    let names = [NAME.to_owned()];
+    match until_all_ready(
+        deployments,
+        "deployment",
+        &names,
+        deployment_unready,
+        timeout,
+    )
+    .await
+    {
         Ok(()) => Ok(()),
-        Err(detail) => Err(GiteaError::NotReady {
-            timeout,
-            detail: explain::with_stuck_pods(detail, client, NAMESPACE).await,
-        }),
+        Err(not_ready) => {
+            let detail = not_ready.pending.join("; ");
+            Err(GiteaError::NotReady {
+                timeout,
+                detail: explain::with_stuck_pods(detail, client, NAMESPACE).await,
+            })
+        }
     }
 }
 

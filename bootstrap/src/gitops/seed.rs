@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use git2::{ConfigLevel, Oid, Repository};
-use gitops_bumper::git::{Credentials, GitError, GitRepo, PushResult};
+use lab_gitops::git::{Credentials, GitError, GitRepo, PushResult};
 
 /// The remote every part-3 command talks about.
 pub const REMOTE: &str = "lab";
@@ -270,8 +270,8 @@ pub fn push_current_branch(dir: &Path) -> Result<Seeded, SeedError> {
                 note: Some(format!(
                     "{REMOTE} refused {} ({reason}): it is ahead of this clone; Argo CD follows \
                      {REMOTE}'s {branch} at {} (`git pull {REMOTE} {branch}` to catch up)",
-                    gitops_bumper::git::short(commit),
-                    gitops_bumper::git::short(tip),
+                    lab_gitops::git::short(commit),
+                    lab_gitops::git::short(tip),
                 )),
                 branch,
                 commit: tip,

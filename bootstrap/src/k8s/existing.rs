@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use gitops_bumper::rollout::application_resource;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
@@ -13,34 +12,15 @@ use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, Resource, ResourceExt};
+use lab_gitops::kube_client::{self, Connection};
+use lab_gitops::rollout::application_resource;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 use crate::k8s::apply::{INSTALLED_BY, INSTALLED_BY_LABEL};
 use crate::spec::existing_cluster::{Access, Facts, NodeFacts, REQUIRED_ACCESS, ServerVersion};
-
-/// A connection to a cluster named by a kubeconfig and one of its contexts.
-#[derive(Clone)]
-pub struct Connection {
-    pub client: Client,
-    /// The context used (the file's current one when none was named).
-    pub context: String,
-    pub server: String,
-    /// The kubeconfig file, or the `$KUBECONFIG` list, it came from.
-    pub kubeconfig: String,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("context", &self.context)
-            .field("server", &self.server)
-            .finish_non_exhaustive()
-    }
-}
 
 fn access_error(what: &str, reason: impl std::fmt::Display) -> Error {
     Error::Command {
@@ -55,58 +35,9 @@ pub async fn connect(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
 ) -> Result<Connection, Error> {
-    let (file, source) = match kubeconfig {
-        Some(path) => (
-            Kubeconfig::read_from(path).map_err(|e| {
-                access_error("read the kubeconfig", format!("{}: {e}", path.display()))
-            })?,
-            path.display().to_string(),
-        ),
-        None => (
-            Kubeconfig::read().map_err(|e| {
-                access_error(
-                    "read the kubeconfig",
-                    format!("{e}; name the file with --kubeconfig"),
-                )
-            })?,
-            std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".to_owned()),
-        ),
-    };
-    let context = match context {
-        Some(c) => c.to_owned(),
-        None => file.current_context.clone().ok_or_else(|| {
-            access_error(
-                "choose a context",
-                format!("{source} has no current context; name one with --context"),
-            )
-        })?,
-    };
-    if !file.contexts.iter().any(|c| c.name == context) {
-        let known: Vec<&str> = file.contexts.iter().map(|c| c.name.as_str()).collect();
-        return Err(access_error(
-            "choose a context",
-            format!(
-                "{source} has no context {context:?} (it has: {})",
-                known.join(", ")
-            ),
-        ));
-    }
-    let options = KubeConfigOptions {
-        context: Some(context.clone()),
-        ..KubeConfigOptions::default()
-    };
-    let config = kube::Config::from_custom_kubeconfig(file, &options)
+    kube_client::connect(kubeconfig, context)
         .await
-        .map_err(|e| access_error(&format!("use context {context}"), e))?;
-    let server = config.cluster_url.to_string();
-    let client =
-        Client::try_from(config).map_err(|e| access_error(&format!("connect to {server}"), e))?;
-    Ok(Connection {
-        client,
-        context,
-        server,
-        kubeconfig: source,
-    })
+        .map_err(|e| access_error(&e.action, e.reason))
 }
 
 /// The API server's version: the first thing asked, so an unreachable API says so at once.
@@ -117,7 +48,7 @@ pub async fn server_version(conn: &Connection) -> Result<ServerVersion, Error> {
                 "reach the API server of context {} ({})",
                 conn.context, conn.server
             ),
-            gitops_bumper::rollout::error_chain(&e),
+            lab_gitops::error_chain(&e),
         )
     })?;
     Ok(ServerVersion {

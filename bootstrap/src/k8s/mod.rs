@@ -1,10 +1,10 @@
 //! Talking to the cluster's Kubernetes API: a client for a cluster bootstrap made, server-side
-//! apply ([`apply`]), readiness rules ([`readiness`]) and bounded polling.
+//! apply ([`apply`]), a cluster bootstrap did not make ([`existing`]), why pods are stuck
+//! ([`explain`]), and the one poll kube's watchers cannot replace.
 
 pub mod apply;
 pub mod existing;
 pub mod explain;
-pub mod readiness;
 
 use std::future::Future;
 use std::time::Duration;
@@ -32,7 +32,8 @@ pub enum Poll<T> {
 }
 
 /// Calls `probe` every `interval` until it is ready or `timeout` passes; on timeout the error
-/// carries the last reason it gave. API errors while waiting count as "not yet" (the API
+/// carries the last reason it gave. Only for what no watch can see (API discovery); objects
+/// are waited for with `lab_gitops::wait` and kube's `await_condition`. API errors while waiting count as "not yet" (the API
 /// server may be restarting), and are reported if they are the last word.
 pub async fn poll_until<T, F, Fut>(
     timeout: Duration,

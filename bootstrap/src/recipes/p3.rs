@@ -8,12 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gitops_bumper::edit::find_targets;
-use gitops_bumper::git::GitRepo;
-use gitops_bumper::image::ImageMatcher;
-use gitops_bumper::probe::{probe_until, probe_until_exactly};
-use gitops_bumper::rollout::{self, Expectation};
 use kube::Client;
+use lab_gitops::edit::find_targets;
+use lab_gitops::git::GitRepo;
+use lab_gitops::image::ImageMatcher;
+use lab_gitops::probe::{probe_until, probe_until_exactly};
+use lab_gitops::rollout::{self, Expectation};
 
 use crate::docker::Engine;
 use crate::error::Error;
@@ -692,14 +692,8 @@ async fn git_server(
                     Some(c) => c,
                     None => gitserver::Credentials::generate(owner)?,
                 };
-                gitserver::install(
-                    client,
-                    &credentials,
-                    req.ports.git,
-                    req.waits.git_server,
-                    POLL_INTERVAL,
-                )
-                .await?;
+                gitserver::install(client, &credentials, req.ports.git, req.waits.git_server)
+                    .await?;
                 let health = format!("http://localhost:{}/api/healthz", req.ports.git);
                 probe_until(&health, "pass", req.waits.git_server).await?;
                 Ok::<_, Error>(credentials)

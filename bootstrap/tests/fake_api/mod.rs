@@ -36,6 +36,7 @@ impl FakeApi {
         let store: Arc<Mutex<BTreeMap<String, Value>>> = Arc::new(Mutex::new(BTreeMap::new()));
         let (calls2, store2) = (calls.clone(), store.clone());
         tokio::spawn(async move {
+            let mut open_watches = Vec::new();
             while let Some((request, send)) = handle.next_request().await {
                 let (parts, body) = request.into_parts();
                 let bytes = http_body_util::BodyExt::collect(body)
@@ -52,7 +53,7 @@ impl FakeApi {
                 calls2.lock().unwrap().push(Call {
                     method: parts.method.to_string(),
                     path: path.clone(),
-                    query,
+                    query: query.clone(),
                     content_type: parts
                         .headers
                         .get("content-type")
@@ -63,8 +64,22 @@ impl FakeApi {
                     .headers
                     .get("content-type")
                     .is_some_and(|v| v.as_bytes().starts_with(b"application/merge-patch"));
-                let (code, reply) =
-                    answer(&parts.method, &path, body, merge_patch, &store2, &status);
+                // A watch is left open and never answered: what the fake serves does not
+                // change by itself, so a watcher learns everything from its list.
+                if parts.method == http::Method::GET && query.contains("watch=true") {
+                    open_watches.push(send);
+                    continue;
+                }
+                let selected = name_selected(&query);
+                let (code, reply) = answer(
+                    &parts.method,
+                    &path,
+                    selected.as_deref(),
+                    body,
+                    merge_patch,
+                    &store2,
+                    &status,
+                );
                 let response = Response::builder()
                     .status(code)
                     .header("content-type", "application/json")
@@ -94,9 +109,18 @@ fn not_found(path: &str) -> (StatusCode, Value) {
     )
 }
 
+/// `fieldSelector=metadata.name=NAME`, as kube's watcher asks for one object.
+fn name_selected(query: &str) -> Option<String> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("fieldSelector=metadata.name%3D"))
+        .map(str::to_owned)
+}
+
 fn answer(
     method: &http::Method,
     path: &str,
+    selected: Option<&str>,
     body: Option<Value>,
     merge_patch: bool,
     store: &Mutex<BTreeMap<String, Value>>,
@@ -126,11 +150,13 @@ fn answer(
                 let items: Vec<Value> = store
                     .iter()
                     .filter(|(k, _)| k.starts_with(&prefix) && !k[prefix.len()..].contains('/'))
+                    .filter(|(k, _)| selected.is_none_or(|name| k[prefix.len()..] == *name))
                     .map(|(k, v)| with_status(k, v.clone(), status))
                     .collect();
                 (
                     StatusCode::OK,
-                    json!({"kind": "List", "apiVersion": "v1", "metadata": {}, "items": items}),
+                    json!({"kind": "List", "apiVersion": "v1",
+                           "metadata": {"resourceVersion": "1"}, "items": items}),
                 )
             }
             None => not_found(path),

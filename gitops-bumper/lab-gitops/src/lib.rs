@@ -1,1 +1,21 @@
-//! lab-gitops: what `bootstrap` and `gitops-bumper` share.
+//! lab-gitops: what `bootstrap` and `gitops-bumper` share, so that neither tool links the other.
+//!
+//! - pure rules: [`image`] (tags, references, `--image` matching), [`edit`] (find and splice
+//!   tag scalars in YAML), [`readiness`] (when a Deployment, StatefulSet or CRD is ready);
+//! - adapters: [`git`] (git2: open, commit, push, credentials), [`rollout`] (the Argo CD
+//!   Application, its status rules and the wait for a rollout), [`probe`] (plain HTTP),
+//!   [`kube_client`] (a client from a kubeconfig and context), [`wait`] (waits on kube's
+//!   runtime watchers);
+//! - [`error_chain`], the one way an error is printed with its causes.
+
+pub mod edit;
+mod error_chain;
+pub mod git;
+pub mod image;
+pub mod kube_client;
+pub mod probe;
+pub mod readiness;
+pub mod rollout;
+pub mod wait;
+
+pub use error_chain::error_chain;

@@ -85,6 +85,18 @@ async fn route(
             json(application("1", old_status()))
         }
         (&Method::GET, p) if p == app_path => json(application("1", old_status())),
+        // The watcher's list, by field selector on the name.
+        (&Method::GET, APP_PATH) if !query.contains("watch=true") => {
+            let items = if query.contains("metadata.name%3Dplayground") {
+                vec![application("1", old_status())]
+            } else {
+                Vec::new()
+            };
+            json(
+                json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationList",
+                        "metadata": {"resourceVersion": "1"}, "items": items}),
+            )
+        }
         (&Method::GET, APP_PATH) if query.contains("watch=true") => {
             let (revision, tag) = synced(remote);
             let image = format!("echo-app:{tag}");

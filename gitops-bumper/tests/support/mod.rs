@@ -3,13 +3,18 @@
 //! 127.0.0.1, and the real `gitops-bumper` binary run in an isolated environment.
 #![allow(dead_code)]
 
+// The Application and the HTTP server stand-ins are lab-gitops's; the CLI tests reuse them.
+#[path = "../../lab-gitops/tests/support/application.rs"]
 pub mod application;
 pub mod fake_argocd;
 pub mod http_git;
+#[path = "../../lab-gitops/tests/support/server.rs"]
 pub mod server;
 
+pub use server::free_port;
+
 use std::io::Write as _;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -242,15 +247,6 @@ pub fn hook(bare: &Path, name: &str, script: &str) {
     let mut f = std::fs::File::create(&path).unwrap();
     f.write_all(script.as_bytes()).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-/// A port nothing listens on (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn wait_for_port(port: u16) {

@@ -81,3 +81,12 @@ pub fn respond(code: u16, content_type: &str, body: impl Into<Bytes>) -> Respons
         .body(Full::new(body.into()))
         .unwrap()
 }
+
+/// A port nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

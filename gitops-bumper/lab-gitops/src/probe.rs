@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::error_chain;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::Uri;
@@ -133,15 +134,7 @@ async fn probe_matching(
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
 
 async fn get(client: &HttpClient, uri: Uri) -> Result<(hyper::StatusCode, String), String> {
-    let response = client.get(uri).await.map_err(|e| {
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            message.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        message
-    })?;
+    let response = client.get(uri).await.map_err(|e| error_chain(&e))?;
     let status = response.status();
     let body = Limited::new(response.into_body(), MAX_BODY)
         .collect()

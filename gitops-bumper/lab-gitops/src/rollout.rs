@@ -5,9 +5,9 @@
 //! Reusable from other crates (`bootstrap p3` waits for its first sync with it):
 //!
 //! ```no_run
-//! # async fn example(client: kube::Client) -> Result<(), gitops_bumper::rollout::WaitError> {
+//! # async fn example(client: kube::Client) -> Result<(), lab_gitops::rollout::WaitError> {
 //! use std::time::Duration;
-//! use gitops_bumper::rollout::{AppRef, Expectation, request_hard_refresh, wait_for_rollout};
+//! use lab_gitops::rollout::{AppRef, Expectation, request_hard_refresh, wait_for_rollout};
 //!
 //! let app = AppRef::new("argocd", "playground");
 //! request_hard_refresh(client.clone(), &app).await?;
@@ -28,18 +28,17 @@
 //! [`ApplicationStatus`], see [`assess`]; the watch loop around them is thin.
 
 use std::fmt;
-use std::path::Path;
 use std::time::Duration;
 
-use futures::TryStreamExt;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, WatchEvent, WatchParams,
-};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config, ResourceExt};
+use futures::StreamExt;
+use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event, watcher};
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use crate::error_chain;
 use crate::image::{ImageMatcher, Reference};
 
 /// The annotation Argo CD's controller watches for; it removes it once refreshed. `hard` also
@@ -52,10 +51,6 @@ pub const FIELD_MANAGER: &str = "gitops-bumper";
 /// One watch request lasts at most this long before it is re-issued (the API server's own
 /// limit is about 5 minutes).
 const WATCH_SECONDS: u32 = 290;
-
-/// Pause before re-watching after a watch ended without events or broke, so a misbehaving
-/// server cannot make this loop spin.
-const REWATCH_DELAY: Duration = Duration::from_secs(1);
 
 /// `argoproj.io/v1alpha1` `Application`, plural `applications`.
 pub fn application_resource() -> ApiResource {
@@ -496,48 +491,6 @@ pub enum WaitError {
     Kube(#[from] kube::Error),
 }
 
-/// `client error (Connect): tcp connect error: Connection refused (os error 111)`: the
-/// outermost message alone rarely says what went wrong.
-pub fn error_chain(e: &kube::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// A client for the cluster that runs Argo CD: `kubeconfig` (or `$KUBECONFIG`, or
-/// `~/.kube/config`, or the in-cluster service account) with its `context` (or the current
-/// one).
-pub async fn client(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Client, WaitError> {
-    let options = KubeConfigOptions {
-        context: context.map(str::to_owned),
-        ..KubeConfigOptions::default()
-    };
-    let config = match (kubeconfig, context) {
-        (Some(path), _) => {
-            let file = Kubeconfig::read_from(path)
-                .map_err(|e| WaitError::Config(format!("{}: {e}", path.display())))?;
-            Config::from_custom_kubeconfig(file, &options)
-                .await
-                .map_err(|e| WaitError::Config(format!("{}: {e}", path.display())))?
-        }
-        (None, Some(_)) => Config::from_kubeconfig(&options)
-            .await
-            .map_err(|e| WaitError::Config(e.to_string()))?,
-        (None, None) => Config::infer()
-            .await
-            .map_err(|e| WaitError::Config(e.to_string()))?,
-    };
-    Ok(Client::try_from(config)?)
-}
-
 fn applications(client: Client, app: &AppRef) -> Api<DynamicObject> {
     Api::namespaced_with(client, &app.namespace, &application_resource())
 }
@@ -586,8 +539,6 @@ pub async fn request_hard_refresh(client: Client, app: &AppRef) -> Result<(), Wa
 /// Watches the Application until it meets `expect` (see [`assess`]), fails, or `timeout`
 /// passes. `progress` hears every state change and every goal met, timed from the call.
 ///
-/// One GET, then a watch on that one object from its resourceVersion, re-issued when the
-/// server ends it and re-listed when the version has expired (410 Gone).
 #[tracing::instrument(skip(client, progress))]
 pub async fn wait_for_rollout(
     client: Client,
@@ -607,76 +558,51 @@ pub async fn wait_for_rollout(
         progress,
     };
     let api = applications(client, app);
-    match tokio::time::timeout(timeout, watch(&api, &mut tracker)).await {
+    match tokio::time::timeout(timeout, watch(api, &mut tracker)).await {
         Ok(result) => result,
         Err(_) => Err(tracker.timeout()),
     }
 }
 
+/// kube's watcher on the one Application (a field selector on its name), with the watcher's
+/// own backoff between failed requests: it lists, then watches from the list's version,
+/// re-watches when the server ends a watch and re-lists when the version is gone (410).
 async fn watch<F: FnMut(&Milestone)>(
-    api: &Api<DynamicObject>,
+    api: Api<DynamicObject>,
     tracker: &mut Tracker<'_, F>,
 ) -> Result<RolloutReport, WaitError> {
-    let params = WatchParams::default()
+    let config = watcher::Config::default()
         .fields(&format!("metadata.name={}", tracker.app.name))
         .timeout(WATCH_SECONDS);
-    loop {
-        let object = api
-            .get(&tracker.app.name)
-            .await
-            .map_err(|e| not_found(e, tracker.app))?;
-        if let Some(report) = tracker.observe(&object)? {
-            return Ok(report);
-        }
-        let mut version = object.resource_version().unwrap_or_default();
-        'rewatch: loop {
-            let mut events = 0usize;
-            let stream = match api.watch(&params, &version).await {
-                Ok(stream) => stream,
-                // Not allowed to watch: waiting longer cannot change that.
-                Err(kube::Error::Api(status)) if matches!(status.code, 401 | 403) => {
-                    return Err(WaitError::Kube(kube::Error::Api(status)));
-                }
-                Err(e) => {
-                    tracker.last_watch_error = Some(e.to_string());
-                    tokio::time::sleep(REWATCH_DELAY).await;
-                    break 'rewatch;
-                }
-            };
-            let mut stream = std::pin::pin!(stream);
-            loop {
-                let event = match stream.try_next().await {
-                    Ok(Some(event)) => event,
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracker.last_watch_error = Some(e.to_string());
-                        break;
-                    }
-                };
-                events += 1;
-                match event {
-                    WatchEvent::Added(object) | WatchEvent::Modified(object) => {
-                        version = object.resource_version().unwrap_or(version);
-                        if let Some(report) = tracker.observe(&object)? {
-                            return Ok(report);
-                        }
-                    }
-                    WatchEvent::Deleted(_) => return Err(WaitError::Deleted(tracker.app.clone())),
-                    WatchEvent::Bookmark(bookmark) => {
-                        version = bookmark.metadata.resource_version;
-                    }
-                    // The version is too old to resume from: list (GET) again.
-                    WatchEvent::Error(status) if status.code == 410 => break 'rewatch,
-                    WatchEvent::Error(status) => {
-                        return Err(WaitError::Kube(kube::Error::Api(status)));
-                    }
+    let mut events = std::pin::pin!(watcher(api, config).default_backoff());
+    let mut listed = false;
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(Event::Init) => listed = false,
+            Ok(Event::InitApply(object) | Event::Apply(object)) => {
+                listed = true;
+                if let Some(report) = tracker.observe(&object)? {
+                    return Ok(report);
                 }
             }
-            if events == 0 {
-                tokio::time::sleep(REWATCH_DELAY).await;
+            Ok(Event::InitDone) if !listed => return Err(WaitError::NotFound(tracker.app.clone())),
+            Ok(Event::InitDone) => {}
+            Ok(Event::Delete(_)) => return Err(WaitError::Deleted(tracker.app.clone())),
+            // Not allowed to read or watch: waiting longer cannot change that.
+            Err(
+                watcher::Error::InitialListFailed(kube::Error::Api(status))
+                | watcher::Error::WatchStartFailed(kube::Error::Api(status)),
+            ) if matches!(status.code, 401 | 403) => {
+                return Err(WaitError::Kube(kube::Error::Api(status)));
             }
+            // 410 Gone makes the watcher list again; any other error event is the server's answer.
+            Err(watcher::Error::WatchError(status)) if status.code != 410 => {
+                return Err(WaitError::Kube(kube::Error::Api(status)));
+            }
+            Err(e) => tracker.last_watch_error = Some(error_chain(&e)),
         }
     }
+    Err(tracker.timeout())
 }
 
 struct Tracker<'a, F> {

@@ -15,9 +15,16 @@ use git2::{
     ProxyOptions, PushOptions, RemoteCallbacks, Repository, Signature, Status, Tree,
 };
 
-use crate::plan::SourceFile;
-
 /// What can go wrong talking to Git. Every message says what to do about it.
+/// A file of the GitOps repository, as committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Path relative to the repository root, `/`-separated.
+    pub path: String,
+    /// The file's text.
+    pub text: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     /// No repository around the given directory.

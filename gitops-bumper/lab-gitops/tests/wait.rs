@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use gitops_bumper::image::ImageMatcher;
-use gitops_bumper::rollout::{
-    self, AppRef, Expectation, Goal, Milestone, WaitError, request_hard_refresh, wait_for_rollout,
-};
 use http::{Method, Request, Response, StatusCode};
 use kube::Client;
 use kube::client::Body;
+use lab_gitops::image::ImageMatcher;
+use lab_gitops::rollout::{
+    self, AppRef, Expectation, Goal, Milestone, WaitError, request_hard_refresh, wait_for_rollout,
+};
 use serde_json::{Value, json};
 
 mod support;
@@ -22,6 +22,8 @@ type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
 const REV: &str = "0123456789abcdef0123456789abcdef01234567";
 const APP_PATH: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications";
+const LIST_URI: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications?\
+                        &fieldSelector=metadata.name%3Dplayground&limit=500";
 
 fn mock() -> (Client, Handle) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
@@ -91,9 +93,16 @@ async fn next_refresh(
     next(handle, Method::PATCH, &uri).await
 }
 
-async fn answer_get(handle: &mut Handle, object: Value) {
-    let (_, send) = next(handle, Method::GET, &format!("{APP_PATH}/playground")).await;
-    send.send_response(json_response(StatusCode::OK, &object));
+/// The watcher's list of the one Application; the list's version is the object's, so the watch
+/// that follows starts from it.
+async fn answer_list(handle: &mut Handle, object: Value) {
+    let (_, send) = next(handle, Method::GET, LIST_URI).await;
+    let version = object["metadata"]["resourceVersion"].clone();
+    send.send_response(json_response(
+        StatusCode::OK,
+        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationList",
+                "metadata": {"resourceVersion": version}, "items": [object]}),
+    ));
 }
 
 async fn answer_watch(handle: &mut Handle, resource_version: &str, events: &[(&str, Value)]) {
@@ -120,7 +129,7 @@ async fn refresh_then_watch_from_progressing_to_synced_healthy_with_the_new_imag
             &application("100", old_status()),
         ));
 
-        answer_get(&mut handle, application("100", old_status())).await;
+        answer_list(&mut handle, application("100", old_status())).await;
         let mut running = status(REV, "OutOfSync", "Healthy", &["echo-app:v1"]);
         running["operationState"] = json!({"phase": "Running", "message": "syncing"});
         answer_watch(
@@ -189,7 +198,7 @@ async fn refresh_then_watch_from_progressing_to_synced_healthy_with_the_new_imag
 async fn degraded_at_the_new_revision_fails_with_the_applications_message() {
     let (client, mut handle) = mock();
     let server = tokio::spawn(async move {
-        answer_get(&mut handle, application("100", old_status())).await;
+        answer_list(&mut handle, application("100", old_status())).await;
         let mut degraded = status(REV, "Synced", "Degraded", &["echo-app:v2"]);
         degraded["health"]["message"] =
             json!("Deployment \"playground\" exceeded its progress deadline");
@@ -231,7 +240,7 @@ async fn a_failed_sync_of_the_new_revision_fails_with_the_operation_message() {
             "message": "one or more objects failed to apply",
             "syncResult": {"revision": REV}
         });
-        answer_get(&mut handle, application("100", failed)).await;
+        answer_list(&mut handle, application("100", failed)).await;
     });
     let err = wait_for_rollout(client, &app(), &expect(), Duration::from_secs(60), |_| {})
         .await
@@ -250,7 +259,7 @@ async fn a_timeout_reports_what_is_missing_and_the_last_state() {
         let mut stuck = old_status();
         stuck["conditions"] =
             json!([{"type": "ComparisonError", "message": "failed to fetch from Git"}]);
-        answer_get(&mut handle, application("100", stuck)).await;
+        answer_list(&mut handle, application("100", stuck)).await;
         // The watch is accepted but nothing ever changes.
         let (_request, _send) = next(&mut handle, Method::GET, &watch_uri("100")).await;
         std::future::pending::<()>().await;
@@ -284,7 +293,7 @@ async fn a_timeout_reports_what_is_missing_and_the_last_state() {
 async fn an_ended_watch_resumes_from_the_last_version_and_410_gone_relists() {
     let (client, mut handle) = mock();
     let server = tokio::spawn(async move {
-        answer_get(&mut handle, application("100", old_status())).await;
+        answer_list(&mut handle, application("100", old_status())).await;
         answer_watch(
             &mut handle,
             "100",
@@ -309,8 +318,8 @@ async fn an_ended_watch_resumes_from_the_last_version_and_410_gone_relists() {
             )],
         )
         .await;
-        // …and an expired version means reading the object again.
-        answer_get(
+        // …and an expired version means listing it again.
+        answer_list(
             &mut handle,
             application("250", status(REV, "Synced", "Healthy", &["echo-app:v2"])),
         )
@@ -351,7 +360,7 @@ async fn a_missing_application_is_named_with_what_to_check() {
 async fn a_forbidden_watch_fails_at_once_instead_of_waiting_out_the_timeout() {
     let (client, mut handle) = mock();
     let server = tokio::spawn(async move {
-        answer_get(&mut handle, application("100", old_status())).await;
+        answer_list(&mut handle, application("100", old_status())).await;
         let (_, send) = next(&mut handle, Method::GET, &watch_uri("100")).await;
         send.send_response(json_response(
             StatusCode::FORBIDDEN,
@@ -373,7 +382,7 @@ async fn a_forbidden_watch_fails_at_once_instead_of_waiting_out_the_timeout() {
 async fn a_deleted_application_ends_the_wait() {
     let (client, mut handle) = mock();
     let server = tokio::spawn(async move {
-        answer_get(&mut handle, application("100", old_status())).await;
+        answer_list(&mut handle, application("100", old_status())).await;
         answer_watch(
             &mut handle,
             "100",

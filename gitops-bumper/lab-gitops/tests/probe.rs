@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use gitops_bumper::probe::{ProbeError, probe_until, probe_until_exactly};
+use lab_gitops::probe::{ProbeError, probe_until, probe_until_exactly};
 use support::server::{TestServer, respond};
 
 /// Answers like the playground app: v1 for the first `v1_answers` requests, then v2.
