@@ -19,15 +19,15 @@ const MAX_DEPTH: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// What kind of YAML node holds the tag.
-    pub kind: TargetKind,
+    pub(crate) kind: TargetKind,
     /// 1-based line of the tag scalar.
     pub line: usize,
     /// 1-based column of the tag scalar.
     pub column: usize,
     /// 0-based index of the YAML document in a multi-document file.
-    pub document: usize,
+    pub(crate) document: usize,
     /// Path of the scalar inside its document, e.g. `spec.template.spec.containers[0].image`.
-    pub yaml_path: String,
+    pub(crate) yaml_path: String,
     /// The repository as written (`echo-app`, `registry:5000/echo-app`); empty for a Helm
     /// `image.tag` whose repository is left to the chart's default.
     pub repository: String,
@@ -43,7 +43,7 @@ pub struct Target {
 
 /// The two shapes of image reference the bumper rewrites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TargetKind {
+pub(crate) enum TargetKind {
     /// `image: registry/echo-app:v1` in a manifest (container, init container, cron job…).
     ImageScalar,
     /// Helm values: `tag: v1` next to `repository: echo-app` (or a top-level `image.tag`).

@@ -141,9 +141,9 @@ pub enum GitError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     /// The name.
-    pub name: String,
+    pub(crate) name: String,
     /// The e-mail address.
-    pub email: String,
+    pub(crate) email: String,
 }
 
 /// Why an `--author` value is not `Name <email>`.
@@ -392,7 +392,7 @@ impl GitRepo {
     }
 
     /// The remote's URL as shown in messages: without user or password.
-    pub fn remote_url(&self, remote: &str) -> Result<String, GitError> {
+    pub(crate) fn remote_url(&self, remote: &str) -> Result<String, GitError> {
         let r = self.find_remote(remote)?;
         let url = r.pushurl()?.unwrap_or(r.url()?).to_owned();
         Ok(redact_url(&url))
@@ -679,7 +679,7 @@ pub fn redact_url(url: &str) -> String {
 
 /// Whether `url` names a repository on this machine: a path, or `file://`. (`host:path` is
 /// scp-like SSH; anything with `://` but `file` is a network transport.)
-pub fn is_local_url(url: &str) -> bool {
+pub(crate) fn is_local_url(url: &str) -> bool {
     if let Some((scheme, _)) = url.split_once("://") {
         return scheme.eq_ignore_ascii_case("file");
     }

@@ -61,13 +61,13 @@ fn is_valid_tag(text: &str) -> bool {
 /// An image reference as written in a manifest, split into its parts. Byte offsets point into
 /// the text it was parsed from, so an edit can splice exactly the tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reference<'a> {
+pub(crate) struct Reference<'a> {
     /// Everything before the tag: `[registry[:port]/]path`.
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// The tag, if one is written.
-    pub tag: Option<&'a str>,
+    pub(crate) tag: Option<&'a str>,
     /// The `sha256:…` digest, if one is written.
-    pub digest: Option<&'a str>,
+    pub(crate) digest: Option<&'a str>,
 }
 
 impl<'a> Reference<'a> {
@@ -101,7 +101,7 @@ impl<'a> Reference<'a> {
     }
 
     /// Byte offset of the tag inside the parsed text (the end of the name when untagged).
-    pub fn tag_offset(&self) -> usize {
+    pub(crate) fn tag_offset(&self) -> usize {
         self.name.len() + usize::from(self.tag.is_some())
     }
 }
@@ -125,7 +125,7 @@ fn is_valid_digest(text: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ImageName {
     /// The registry host (with port), `None` for Docker Hub.
-    pub registry: Option<String>,
+    pub(crate) registry: Option<String>,
     /// Path components, e.g. `["library", "echo-app"]`.
     pub path: Vec<String>,
 }
@@ -251,7 +251,7 @@ impl ImageMatcher {
     }
 
     /// Does the repository name `name` (no tag) belong to the selected image?
-    pub fn matches(&self, name: &str) -> bool {
+    pub(crate) fn matches(&self, name: &str) -> bool {
         let Some(candidate) = ImageName::parse(name) else {
             return false;
         };
@@ -260,11 +260,6 @@ impl ImageMatcher {
         } else {
             candidate.path.ends_with(&self.path)
         }
-    }
-
-    /// The name as the user wrote it (used in messages and commit subjects).
-    pub fn as_str(&self) -> &str {
-        &self.written
     }
 }
 
@@ -277,7 +272,7 @@ impl fmt::Display for ImageMatcher {
 /// Would `text`, written as a plain YAML scalar, be read as something other than a string
 /// (null, bool, int or float under YAML 1.1 or 1.2)? Helm renders `tag: 1.10` as `1.1`, so such
 /// a tag must be quoted when it stands alone as a value.
-pub fn plain_scalar_is_not_a_string(text: &str) -> bool {
+pub(crate) fn plain_scalar_is_not_a_string(text: &str) -> bool {
     const WORDS: &[&str] = &[
         "", "~", "null", "true", "false", "yes", "no", "on", "off", "y", "n",
     ];

@@ -43,10 +43,10 @@ use crate::image::{ImageMatcher, Reference};
 
 /// The annotation Argo CD's controller watches for; it removes it once refreshed. `hard` also
 /// drops the repo-server's manifest cache, so the new commit is read from Git at once.
-pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+pub(crate) const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
 
 /// Our name in the Application's `managedFields`.
-pub const FIELD_MANAGER: &str = "gitops-bumper";
+pub(crate) const FIELD_MANAGER: &str = "gitops-bumper";
 
 /// One watch request lasts at most this long before it is re-issued (the API server's own
 /// limit is about 5 minutes).
@@ -64,9 +64,9 @@ pub fn application_resource() -> ApiResource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppRef {
     /// Namespace of the Application object (Argo CD's own, usually `argocd`).
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// Its name.
-    pub name: String,
+    pub(crate) name: String,
 }
 
 impl AppRef {
@@ -108,11 +108,11 @@ pub struct ApplicationStatus {
     /// `status.summary`.
     pub summary: Summary,
     /// `status.operationState`: the last or current sync operation.
-    pub operation_state: Option<OperationState>,
+    pub(crate) operation_state: Option<OperationState>,
     /// `status.conditions`: errors and warnings (ComparisonError, SyncError…).
-    pub conditions: Vec<Condition>,
+    pub(crate) conditions: Vec<Condition>,
     /// `status.reconciledAt`.
-    pub reconciled_at: Option<String>,
+    pub(crate) reconciled_at: Option<String>,
 }
 
 /// `status.sync`.
@@ -124,7 +124,7 @@ pub struct SyncStatus {
     /// The commit compared against (single-source apps).
     pub revision: Option<String>,
     /// The commits compared against (multi-source apps).
-    pub revisions: Vec<String>,
+    pub(crate) revisions: Vec<String>,
 }
 
 /// `status.health`.
@@ -134,7 +134,7 @@ pub struct HealthStatus {
     /// `Healthy`, `Progressing`, `Degraded`, `Suspended`, `Missing` or `Unknown`.
     pub status: Option<String>,
     /// Why, when not healthy.
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
 /// `status.summary`.
@@ -148,21 +148,21 @@ pub struct Summary {
 /// `status.operationState`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct OperationState {
+pub(crate) struct OperationState {
     /// `Running`, `Succeeded`, `Failed`, `Error` or `Terminating`.
-    pub phase: Option<String>,
+    pub(crate) phase: Option<String>,
     /// The operation's message.
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
     /// `operationState.syncResult`.
-    pub sync_result: Option<SyncResult>,
+    pub(crate) sync_result: Option<SyncResult>,
     /// `operationState.operation`.
-    pub operation: Option<Operation>,
+    pub(crate) operation: Option<Operation>,
 }
 
 /// `operationState.syncResult`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct SyncResult {
+pub(crate) struct SyncResult {
     /// The commit the operation synced.
     pub revision: Option<String>,
 }
@@ -170,7 +170,7 @@ pub struct SyncResult {
 /// `operationState.operation`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct Operation {
+pub(crate) struct Operation {
     /// `operation.sync`.
     pub sync: Option<SyncResult>,
 }
@@ -178,17 +178,17 @@ pub struct Operation {
 /// One of `status.conditions`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct Condition {
+pub(crate) struct Condition {
     /// `ComparisonError`, `SyncError`, `InvalidSpecError`, …
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     /// Its message.
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
 impl ApplicationStatus {
     /// The `status` of an Application object (empty when it has none yet).
-    pub fn of(object: &DynamicObject) -> Result<ApplicationStatus, serde_json::Error> {
+    pub(crate) fn of(object: &DynamicObject) -> Result<ApplicationStatus, serde_json::Error> {
         match object.data.get("status") {
             Some(status) => ApplicationStatus::deserialize(status),
             None => Ok(ApplicationStatus::default()),
@@ -217,7 +217,7 @@ impl ApplicationStatus {
     }
 
     /// Every message the Application gives about what is wrong, most specific first.
-    pub fn messages(&self) -> Vec<String> {
+    pub(crate) fn messages(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(m) = self.health.message.as_deref().filter(|m| !m.is_empty()) {
             out.push(m.to_owned());
@@ -280,19 +280,19 @@ impl fmt::Display for Goal {
 
 /// Where an Application stands against an [`Expectation`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assessment {
+pub(crate) struct Assessment {
     /// Goals met now, in [`Goal`] order.
     pub reached: Vec<Goal>,
     /// Goals still missing.
-    pub missing: Vec<Goal>,
+    pub(crate) missing: Vec<Goal>,
     /// The rollout has failed (Degraded, or the sync operation failed) and will not recover
     /// by waiting.
-    pub failure: Option<Failure>,
+    pub(crate) failure: Option<Failure>,
 }
 
 /// A rollout that failed, with the Application's own words.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// `status.health.status: Degraded` at the expected revision.
     Degraded(String),
     /// `status.operationState.phase: Failed|Error` for the expected revision.
@@ -310,7 +310,7 @@ pub enum Failure {
 /// before the refresh the Application is usually Synced and Healthy — at the old commit. And
 /// Healthy only counts once Synced: while the new commit is OutOfSync, health still describes
 /// the old pods.
-pub fn assess(status: &ApplicationStatus, expect: &Expectation) -> Assessment {
+pub(crate) fn assess(status: &ApplicationStatus, expect: &Expectation) -> Assessment {
     let mut required = Vec::new();
     if expect.revision.is_some() {
         required.push(Goal::Revision);
