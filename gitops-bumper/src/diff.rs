@@ -8,7 +8,7 @@ const CONTEXT: usize = 3;
 
 /// The unified diff (`--- a/path`, `+++ b/path`, hunks) between two versions of a file whose
 /// lines correspond one to one. Empty when the texts are equal.
-pub fn unified(path: &str, old: &str, new: &str) -> String {
+pub(crate) fn unified(path: &str, old: &str, new: &str) -> String {
     let old_lines: Vec<&str> = old.split_inclusive('\n').collect();
     let new_lines: Vec<&str> = new.split_inclusive('\n').collect();
     if old_lines.len() != new_lines.len() {

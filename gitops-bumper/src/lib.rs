@@ -11,6 +11,6 @@
 //! - the recipe: [`bump`] (find → edit → commit → push, with retries).
 
 pub mod bump;
-pub mod diff;
+pub(crate) mod diff;
 pub mod message;
 pub mod plan;

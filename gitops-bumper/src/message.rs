@@ -3,18 +3,15 @@
 /// The default `--message` template.
 pub const DEFAULT_TEMPLATE: &str = "chore(p3): bump {image} {old} -> {new}\n\n{files}";
 
-/// The placeholders a template may use.
-pub const PLACEHOLDERS: &[&str] = &["image", "old", "new", "files"];
-
 /// What a template is filled with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageVars {
+pub(crate) struct MessageVars {
     /// The image as `--image` names it.
     pub image: String,
     /// The tags being replaced, comma-separated when `--all` bumps several.
-    pub old: String,
+    pub(crate) old: String,
     /// The new tag.
-    pub new: String,
+    pub(crate) new: String,
     /// The files changed, one `- path` line each.
     pub files: Vec<String>,
 }
@@ -48,7 +45,7 @@ pub fn validate(template: &str) -> Result<(), TemplateError> {
 }
 
 /// Fills `template`; `{{` and `}}` stand for literal braces. The result ends with one newline.
-pub fn render(template: &str, vars: &MessageVars) -> Result<String, TemplateError> {
+pub(crate) fn render(template: &str, vars: &MessageVars) -> Result<String, TemplateError> {
     let files = vars
         .files
         .iter()

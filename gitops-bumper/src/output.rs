@@ -9,13 +9,13 @@ use lab_gitops::image::ImageMatcher;
 use lab_gitops::rollout::Milestone;
 
 /// Prints bump progress as it happens.
-pub struct Printer<'a> {
+pub(crate) struct Printer<'a> {
     image: &'a ImageMatcher,
     remote: &'a str,
 }
 
 impl<'a> Printer<'a> {
-    pub fn new(image: &'a ImageMatcher, remote: &'a str) -> Printer<'a> {
+    pub(crate) fn new(image: &'a ImageMatcher, remote: &'a str) -> Printer<'a> {
         Printer { image, remote }
     }
 
@@ -79,12 +79,12 @@ impl<'a> Printer<'a> {
 }
 
 /// `+2.3s`
-pub fn seconds(d: Duration) -> String {
+pub(crate) fn seconds(d: Duration) -> String {
     format!("+{:.1}s", d.as_secs_f64())
 }
 
 /// A milestone, timed from the push (`offset` is the time from the push to the wait's start).
-pub fn milestone(m: &Milestone, offset: Duration) -> String {
+pub(crate) fn milestone(m: &Milestone, offset: Duration) -> String {
     match m {
         Milestone::Observed { elapsed, state } => format!("{} {state}", seconds(offset + *elapsed)),
         Milestone::Reached { elapsed, goal } => format!("{} {goal}", seconds(offset + *elapsed)),
@@ -92,6 +92,6 @@ pub fn milestone(m: &Milestone, offset: Duration) -> String {
 }
 
 /// `error: …` on stderr.
-pub fn error(e: &dyn std::error::Error) {
+pub(crate) fn error(e: &dyn std::error::Error) {
     eprintln!("error: {e}");
 }

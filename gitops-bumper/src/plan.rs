@@ -17,9 +17,9 @@ pub struct FilePlan {
     /// Every target found in the file, in source order.
     pub targets: Vec<Target>,
     /// The text before the bump.
-    pub old_text: String,
+    pub(crate) old_text: String,
     /// The text after the bump; `None` when every target already has the tag.
-    pub new_text: Option<String>,
+    pub(crate) new_text: Option<String>,
 }
 
 /// What a bump to one tag changes.
@@ -35,12 +35,12 @@ pub struct Plan {
 
 impl Plan {
     /// Nothing to change: every target already has the tag.
-    pub fn is_noop(&self) -> bool {
+    pub(crate) fn is_noop(&self) -> bool {
         self.files.iter().all(|f| f.new_text.is_none())
     }
 
     /// Files whose text changes, with their new text.
-    pub fn changes(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub(crate) fn changes(&self) -> impl Iterator<Item = (&str, &str)> {
         self.files
             .iter()
             .filter_map(|f| Some((f.path.as_str(), f.new_text.as_deref()?)))
@@ -56,11 +56,6 @@ impl Plan {
             }
         }
         seen
-    }
-
-    /// How many targets change.
-    pub fn pending_count(&self) -> usize {
-        self.pending().count()
     }
 
     fn pending(&self) -> impl Iterator<Item = &Target> {
@@ -79,7 +74,11 @@ impl Plan {
     }
 
     /// The commit message from `template` (see [`message::render`]).
-    pub fn message(&self, template: &str, image: &ImageMatcher) -> Result<String, TemplateError> {
+    pub(crate) fn message(
+        &self,
+        template: &str,
+        image: &ImageMatcher,
+    ) -> Result<String, TemplateError> {
         message::render(
             template,
             &MessageVars {
@@ -141,7 +140,7 @@ pub enum PlanError {
 ///
 /// Targets already at `tag` are left alone; the others must agree on one image and one old tag
 /// unless `all` is set. `searched` names the paths the files came from (for messages).
-pub fn plan(
+pub(crate) fn plan(
     files: &[SourceFile],
     image: &ImageMatcher,
     tag: &Tag,
@@ -251,7 +250,7 @@ mod tests {
         ];
         let plan = plan(&files, &image, &tag, false, &searched).unwrap();
         assert_eq!(plan.files_searched, 3);
-        assert_eq!(plan.pending_count(), 2);
+        assert_eq!(plan.pending().count(), 2);
         assert_eq!(plan.old_tags(), ["v1"]);
         let changed: Vec<&str> = plan.changes().map(|(p, _)| p).collect();
         assert_eq!(
