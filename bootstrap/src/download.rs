@@ -16,7 +16,7 @@ const MAX_REDIRECTS: usize = 5;
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The body of `url` (https only), following redirects; the error is a sentence for the user.
-pub async fn https_get(url: &str) -> Result<Vec<u8>, String> {
+pub(crate) async fn https_get(url: &str) -> Result<Vec<u8>, String> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(Duration::from_secs(15)));

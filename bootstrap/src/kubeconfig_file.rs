@@ -45,7 +45,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Kubec
 }
 
 /// client-go's default: `$KUBECONFIG` when it names exactly one file, else `~/.kube/config`.
-pub fn default_path(
+pub(crate) fn default_path(
     kubeconfig: Option<OsString>,
     home: Option<PathBuf>,
 ) -> Result<PathBuf, KubeconfigFileError> {
@@ -66,7 +66,7 @@ pub fn default_path(
 }
 
 /// The default path from this process's environment.
-pub fn default_path_from_env() -> Result<PathBuf, KubeconfigFileError> {
+pub(crate) fn default_path_from_env() -> Result<PathBuf, KubeconfigFileError> {
     default_path(
         std::env::var_os("KUBECONFIG"),
         std::env::var_os("HOME").map(PathBuf::from),
@@ -74,7 +74,7 @@ pub fn default_path_from_env() -> Result<PathBuf, KubeconfigFileError> {
 }
 
 /// Reads a kubeconfig; a missing file is an empty kubeconfig.
-pub fn load(path: &Path) -> Result<Kubeconfig, KubeconfigFileError> {
+pub(crate) fn load(path: &Path) -> Result<Kubeconfig, KubeconfigFileError> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(Kubeconfig::parse(&text, &format!("at {}", path.display()))?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Kubeconfig::default()),
@@ -85,7 +85,7 @@ pub fn load(path: &Path) -> Result<Kubeconfig, KubeconfigFileError> {
 /// Writes `kc` to `path` so that readers see the old or the new file, never half of one:
 /// a private (0600) temporary file next to the target (after following symlinks), synced,
 /// then renamed over it. Missing directories are created 0700.
-pub fn write_atomic(path: &Path, kc: &Kubeconfig) -> Result<(), KubeconfigFileError> {
+pub(crate) fn write_atomic(path: &Path, kc: &Kubeconfig) -> Result<(), KubeconfigFileError> {
     let target = resolve_symlinks(path)?;
     let dir = target
         .parent()
@@ -139,7 +139,7 @@ fn resolve_symlinks(path: &Path) -> Result<PathBuf, KubeconfigFileError> {
 }
 
 /// Merges `new` into the kubeconfig at `path` (k3d's rules, see [`Kubeconfig::merge`]).
-pub fn merge_into(
+pub(crate) fn merge_into(
     path: &Path,
     new: &Kubeconfig,
     switch_context: bool,
@@ -151,7 +151,10 @@ pub fn merge_into(
 
 /// Removes a cluster's entries from the kubeconfig at `path`; returns whether it changed.
 /// A missing file is left missing.
-pub fn remove_cluster(path: &Path, cluster: &ClusterName) -> Result<bool, KubeconfigFileError> {
+pub(crate) fn remove_cluster(
+    path: &Path,
+    cluster: &ClusterName,
+) -> Result<bool, KubeconfigFileError> {
     if !path.exists() {
         return Ok(false);
     }
@@ -164,7 +167,7 @@ pub fn remove_cluster(path: &Path, cluster: &ClusterName) -> Result<bool, Kubeco
 }
 
 /// k3d's per-cluster kubeconfig file, `$XDG_CONFIG_HOME/k3d/kubeconfig-<name>.yaml`.
-pub fn standalone_path(
+pub(crate) fn standalone_path(
     xdg_config_home: Option<PathBuf>,
     home: Option<PathBuf>,
     cluster: &ClusterName,

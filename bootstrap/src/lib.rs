@@ -30,8 +30,8 @@ pub const K3S_IMAGE: &str = "rancher/k3s:v1.35.5-k3s1";
 
 /// The load balancer image: k3d's own nginx + confd proxy, so the LB reads
 /// `/etc/confd/values.yaml` exactly as it does under k3d.
-pub const LB_IMAGE: &str = "ghcr.io/k3d-io/k3d-proxy:5.9.0";
+pub(crate) const LB_IMAGE: &str = "ghcr.io/k3d-io/k3d-proxy:5.9.0";
 
 /// The k3d release whose object layout we reproduce; written into every `k3d.version` label so
 /// that `k3d cluster list/delete` treat our clusters as their own.
-pub const K3D_COMPAT_VERSION: &str = "v5.9.0";
+pub(crate) const K3D_COMPAT_VERSION: &str = "v5.9.0";

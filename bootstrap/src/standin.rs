@@ -11,7 +11,7 @@ use crate::docker::Engine;
 use crate::spec::archive::{self, TarItem};
 
 /// Where Debian's `busybox-static` puts the binary.
-pub const HOST_BUSYBOX: &str = "/bin/busybox";
+pub(crate) const HOST_BUSYBOX: &str = "/bin/busybox";
 
 const K3S: &str = include_str!("../standin/k3s.sh");
 const CTR: &str = include_str!("../standin/ctr.sh");

@@ -32,11 +32,11 @@ use crate::{K3S_IMAGE, LB_IMAGE};
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 
     /// Do not show steps as they run (errors are still printed)
     #[arg(short, long, global = true)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 
     /// More log output on stderr (once: info, twice: debug); RUST_LOG overrides
     #[arg(long, global = true, action = ArgAction::Count)]
@@ -54,13 +54,13 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
+pub(crate) enum Output {
     Human,
     Json,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Part 3 in one command: a K3s-in-Docker cluster, Argo CD, a Git server seeded from this
     /// clone, the Application, and a wait until the app answers; run again to resume
     P3(P3Args),
@@ -82,7 +82,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ClusterCommand {
+pub(crate) enum ClusterCommand {
     /// Create a cluster and merge its kubeconfig (k3d's `cluster create`)
     Create(CreateArgs),
     /// Delete clusters and everything k3d's delete removes; deleting a missing cluster is fine
@@ -98,14 +98,14 @@ pub enum ClusterCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ImageCommand {
+pub(crate) enum ImageCommand {
     /// Stream `docker save IMAGE...` into `ctr image import` in every server and agent
     Import(ImportArgs),
 }
 
 /// The cluster shape, shared by `cluster create` and `doctor`.
 #[derive(Debug, Clone, Args)]
-pub struct ShapeArgs {
+pub(crate) struct ShapeArgs {
     /// Number of servers
     #[arg(short = 's', long, default_value_t = 1)]
     pub servers: usize,
@@ -113,11 +113,11 @@ pub struct ShapeArgs {
     #[arg(short = 'a', long, default_value_t = 0)]
     pub agents: usize,
     #[command(flatten)]
-    pub images: NodeImages,
+    pub(crate) images: NodeImages,
     /// Where the Kubernetes API is published: [HOST_IP|HOSTNAME:]PORT|random
     /// (default: a random port on 0.0.0.0, as k3d)
     #[arg(long, value_name = "[HOST:]PORT")]
-    pub api_port: Option<String>,
+    pub(crate) api_port: Option<String>,
     /// Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO][@NODEFILTER[;NODEFILTER]],
     /// e.g. 8888:8888@loadbalancer or 127.0.0.1:8080:80@agent:0
     #[arg(short = 'p', long = "port", value_name = "SPEC")]
@@ -125,12 +125,12 @@ pub struct ShapeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CreateArgs {
+pub(crate) struct CreateArgs {
     /// Cluster name (a hostname of at most 32 characters)
     #[arg(default_value = DEFAULT_CLUSTER_NAME)]
     pub name: String,
     #[command(flatten)]
-    pub shape: ShapeArgs,
+    pub(crate) shape: ShapeArgs,
     /// Extra K3s argument for some nodes: ARG@NODEFILTER, e.g. --disable=traefik@server:0
     #[arg(
         long = "k3s-arg",
@@ -146,110 +146,110 @@ pub struct CreateArgs {
     pub token: Option<String>,
     /// Bound on each node's wait for its ready log line
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Merge the kubeconfig into $KUBECONFIG or ~/.kube/config
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    pub kubeconfig_update_default: bool,
+    pub(crate) kubeconfig_update_default: bool,
     /// Make the new cluster the current context when merging
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    pub kubeconfig_switch_context: bool,
+    pub(crate) kubeconfig_switch_context: bool,
     /// Also write the cluster's kubeconfig alone to FILE (mode 0600)
     #[arg(long, value_name = "FILE")]
-    pub kubeconfig_out: Option<PathBuf>,
+    pub(crate) kubeconfig_out: Option<PathBuf>,
     /// Print what would be created and exit
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Format of --dry-run
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Human)]
-    pub output: Output,
+    pub(crate) output: Output,
     /// Skip the doctor checks before creating anything
     #[arg(long)]
-    pub no_preflight: bool,
+    pub(crate) no_preflight: bool,
     /// Leave what was created in place when creation fails (for debugging)
     #[arg(long)]
-    pub no_rollback: bool,
+    pub(crate) no_rollback: bool,
     /// TESTS ONLY: run nodes without `privileged` (all capabilities but SYS_RESOURCE), for
     /// stand-in images on hosts where privileged containers cannot start. Real K3s fails so.
     #[cfg(feature = "test-nodes")]
     #[arg(long, hide = true)]
-    pub unprivileged_test_nodes: bool,
+    pub(crate) unprivileged_test_nodes: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct DeleteArgs {
+pub(crate) struct DeleteArgs {
     /// Clusters to delete
     #[arg(default_value = DEFAULT_CLUSTER_NAME)]
-    pub names: Vec<String>,
+    pub(crate) names: Vec<String>,
     /// Delete every cluster (k3d's and bootstrap's)
     #[arg(long, conflicts_with = "names")]
-    pub all: bool,
+    pub(crate) all: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct ListArgs {
+pub(crate) struct ListArgs {
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Human)]
-    pub output: Output,
+    pub(crate) output: Output,
 }
 
 #[derive(Debug, Args)]
-pub struct NameArg {
+pub(crate) struct NameArg {
     /// Cluster name
     #[arg(default_value = DEFAULT_CLUSTER_NAME)]
     pub name: String,
 }
 
 #[derive(Debug, Args)]
-pub struct StartArgs {
+pub(crate) struct StartArgs {
     /// Cluster name
     #[arg(default_value = DEFAULT_CLUSTER_NAME)]
     pub name: String,
     /// Bound on each node's wait for its ready log line
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 #[derive(Debug, Args)]
-pub struct KubeconfigArgs {
+pub(crate) struct KubeconfigArgs {
     /// Cluster name
     #[arg(default_value = DEFAULT_CLUSTER_NAME)]
     pub name: String,
     /// Write to FILE (mode 0600) instead of printing
     #[arg(long, value_name = "FILE", conflicts_with = "merge")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Merge into $KUBECONFIG or ~/.kube/config instead of printing
     #[arg(long)]
-    pub merge: bool,
+    pub(crate) merge: bool,
     /// With --merge: make it the current context
     #[arg(long)]
-    pub switch_context: bool,
+    pub(crate) switch_context: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     /// Images present in the local Docker engine
     #[arg(required = true)]
-    pub images: Vec<String>,
+    pub(crate) images: Vec<String>,
     /// The cluster to import into
     #[arg(short = 'c', long, default_value = DEFAULT_CLUSTER_NAME)]
-    pub cluster: String,
+    pub(crate) cluster: String,
 }
 
 #[derive(Debug, Args)]
-pub struct ImagesArgs {
+pub(crate) struct ImagesArgs {
     /// Workloads to build (default: all of this workspace): echo-app, token-server
     pub workloads: Vec<String>,
     /// Also write each image as a docker-archive tarball (<image>-<tag>.tar) into DIR
     #[arg(long, value_name = "DIR")]
-    pub save: Option<PathBuf>,
+    pub(crate) save: Option<PathBuf>,
     /// Prefix for the image names, e.g. ghcr.io/me (gives ghcr.io/me/echo-app:v1)
     #[arg(long, value_name = "PREFIX")]
     pub repo_prefix: Option<String>,
 }
 
 #[derive(Debug, Args)]
-pub struct P3Args {
+pub(crate) struct P3Args {
     #[command(flatten)]
-    pub cluster: ClusterArg,
+    pub(crate) cluster: ClusterArg,
     /// Run in a cluster you already have (a real K3s, kind, EKS...): this kubeconfig context.
     /// No cluster is created and no image imported; needs --repo
     #[arg(
@@ -259,7 +259,7 @@ pub struct P3Args {
         requires = "repo",
         conflicts_with_all = ["agents", "kubeconfig_switch_context"]
     )]
-    pub context: Option<String>,
+    pub(crate) context: Option<String>,
     /// The kubeconfig file of --context (default: $KUBECONFIG, else ~/.kube/config); alone, its
     /// current context
     #[arg(
@@ -273,43 +273,43 @@ pub struct P3Args {
     /// Do not wait for the app to answer over HTTP at the end (for clusters whose containers
     /// cannot be reached from here)
     #[arg(long)]
-    pub no_probe: bool,
+    pub(crate) no_probe: bool,
     /// Number of agents besides the server
     #[arg(short = 'a', long, default_value_t = 0)]
     pub agents: usize,
     #[command(flatten)]
-    pub images: NodeImages,
+    pub(crate) images: NodeImages,
     #[command(flatten)]
     pub ports: PortArgs,
     /// Have Argo CD read this repository (e.g. your public fork) instead of a Git server in
     /// the cluster seeded from this clone
     #[arg(long, value_name = "URL")]
-    pub repo: Option<String>,
+    pub(crate) repo: Option<String>,
     /// With --repo: the branch, tag or commit to follow
     #[arg(long, value_name = "REV", requires = "repo", default_value = "HEAD")]
     pub revision: String,
     /// Owner of the lab repository on the cluster's Git server (your 42 login)
     #[arg(long, env = "LOGIN", value_name = "NAME")]
-    pub login: Option<String>,
+    pub(crate) login: Option<String>,
     /// Where downloads are kept between runs (Argo CD's manifest): put install.yaml there by
     /// hand to work offline
     #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
+    pub(crate) cache_dir: Option<PathBuf>,
     /// Make the cluster the current kubeconfig context
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    pub kubeconfig_switch_context: bool,
+    pub(crate) kubeconfig_switch_context: bool,
     /// Bound on the whole run, each wait included (first runs pull K3s's and Argo CD's images)
     #[arg(long, default_value = "20m", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// TESTS ONLY: stand-in nodes without `privileged` (see `cluster create`)
     #[cfg(feature = "test-nodes")]
     #[arg(long, hide = true)]
-    pub unprivileged_test_nodes: bool,
+    pub(crate) unprivileged_test_nodes: bool,
 }
 
 /// The images a cluster's containers run.
 #[derive(Debug, Clone, Args)]
-pub struct NodeImages {
+pub(crate) struct NodeImages {
     /// Node image
     #[arg(short = 'i', long, default_value = K3S_IMAGE)]
     pub image: String,
@@ -320,7 +320,7 @@ pub struct NodeImages {
 
 /// The cluster of part 3.
 #[derive(Debug, Clone, Args)]
-pub struct ClusterArg {
+pub(crate) struct ClusterArg {
     /// Cluster name
     #[arg(short = 'c', long = "cluster", default_value = p3::DEFAULT_CLUSTER)]
     pub name: String,
@@ -328,19 +328,19 @@ pub struct ClusterArg {
 
 /// Host ports of part 3 (all on 127.0.0.1).
 #[derive(Debug, Clone, Args)]
-pub struct PortArgs {
+pub(crate) struct PortArgs {
     /// Kubernetes API
     #[arg(long, default_value_t = Ports::default().api)]
-    pub api_port: u16,
+    pub(crate) api_port: u16,
     /// The app (the subject's `curl localhost:8888`)
     #[arg(long, default_value_t = Ports::default().app)]
-    pub app_port: u16,
+    pub(crate) app_port: u16,
     /// Argo CD's UI (https)
     #[arg(long, default_value_t = Ports::default().argocd)]
-    pub argocd_port: u16,
+    pub(crate) argocd_port: u16,
     /// The Git server (http)
     #[arg(long, default_value_t = Ports::default().git)]
-    pub git_port: u16,
+    pub(crate) git_port: u16,
 }
 
 impl PortArgs {
@@ -356,10 +356,10 @@ impl PortArgs {
 
 /// A cluster of the user's, for `status` and `down` (as `p3 --context`).
 #[derive(Debug, Clone, Args)]
-pub struct ExistingArgs {
+pub(crate) struct ExistingArgs {
     /// A cluster you already have: this kubeconfig context (as given to `p3 --context`)
     #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    pub(crate) context: Option<String>,
     /// The kubeconfig file of --context (default: $KUBECONFIG, else ~/.kube/config)
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
@@ -376,31 +376,31 @@ impl ExistingArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[command(flatten)]
-    pub cluster: ClusterArg,
+    pub(crate) cluster: ClusterArg,
     #[command(flatten)]
-    pub existing: ExistingArgs,
+    pub(crate) existing: ExistingArgs,
     /// Where the app is published
     #[arg(long, default_value_t = Ports::default().app)]
-    pub app_port: u16,
+    pub(crate) app_port: u16,
     /// Do not ask the app over HTTP (its layer is then not judged)
     #[arg(long)]
-    pub no_probe: bool,
+    pub(crate) no_probe: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct DownArgs {
+pub(crate) struct DownArgs {
     #[command(flatten)]
-    pub cluster: ClusterArg,
+    pub(crate) cluster: ClusterArg,
     #[command(flatten)]
-    pub existing: ExistingArgs,
+    pub(crate) existing: ExistingArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct DoctorArgs {
+pub(crate) struct DoctorArgs {
     #[command(flatten)]
-    pub shape: ShapeArgs,
+    pub(crate) shape: ShapeArgs,
 }
 
 #[cfg(test)]

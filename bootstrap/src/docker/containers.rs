@@ -26,14 +26,14 @@ pub struct ContainerInfo {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     /// Docker's state word: `created`, `running`, `exited`, ...
-    pub state: String,
-    pub status: String,
+    pub(crate) state: String,
+    pub(crate) status: String,
     /// `host_ip:host_port->port/proto` for each published port.
     pub ports: Vec<String>,
 }
 
 impl Engine {
-    pub async fn create_container(&self, node: &NodeSpec) -> Result<String, DockerError> {
+    pub(crate) async fn create_container(&self, node: &NodeSpec) -> Result<String, DockerError> {
         let opts = CreateContainerOptionsBuilder::default()
             .name(&node.name)
             .build();
@@ -60,7 +60,7 @@ impl Engine {
     }
 
     /// Writes files into a (created or running) container through the archive API.
-    pub async fn upload_files(
+    pub(crate) async fn upload_files(
         &self,
         container: &str,
         files: &[FileSpec],
@@ -78,7 +78,11 @@ impl Engine {
     }
 
     /// Reads one file out of a container (Docker sends it as a tar).
-    pub async fn read_file(&self, container: &str, path: &str) -> Result<Vec<u8>, DockerError> {
+    pub(crate) async fn read_file(
+        &self,
+        container: &str,
+        path: &str,
+    ) -> Result<Vec<u8>, DockerError> {
         let opts = DownloadFromContainerOptionsBuilder::default()
             .path(path)
             .build();
@@ -94,7 +98,7 @@ impl Engine {
             .map_err(|e| DockerError::Other(format!("{container}:{path}: {e}")))
     }
 
-    pub async fn start_container(&self, container: &str) -> Result<(), DockerError> {
+    pub(crate) async fn start_container(&self, container: &str) -> Result<(), DockerError> {
         self.docker.start_container(container, None).await.map_err(|e| {
             let message = message_of(&e);
             if message.contains("address already in use") || message.contains("port is already allocated") {
@@ -110,7 +114,7 @@ impl Engine {
     /// When the container's previous run ended (`None` if it never ran): lines logged after
     /// it belong to the next run. Docker's own clock, unlike `StartedAt`, precedes the first
     /// line of a run (it is recorded after the process is already writing).
-    pub async fn previous_run_end(
+    pub(crate) async fn previous_run_end(
         &self,
         container: &str,
     ) -> Result<Option<Timestamp>, DockerError> {
@@ -137,7 +141,7 @@ impl Engine {
     /// Follows the container's log (only lines after `since`, if given) until a line
     /// contains `needle` (ignoring case), bounded by `timeout`; errors carry the node's last
     /// lines.
-    pub async fn wait_for_log(
+    pub(crate) async fn wait_for_log(
         &self,
         container: &str,
         needle: &str,
@@ -224,7 +228,7 @@ impl Engine {
     }
 
     /// Stops a container (Docker's default grace period); stopped or gone is fine.
-    pub async fn stop_container(&self, container: &str) -> Result<(), DockerError> {
+    pub(crate) async fn stop_container(&self, container: &str) -> Result<(), DockerError> {
         let opts = StopContainerOptionsBuilder::default().t(10).build();
         match self.docker.stop_container(container, Some(opts)).await {
             Ok(()) => Ok(()),
@@ -234,7 +238,7 @@ impl Engine {
     }
 
     /// `docker rm -f -v`: the container and its anonymous volumes; gone is fine.
-    pub async fn remove_container(&self, container: &str) -> Result<(), DockerError> {
+    pub(crate) async fn remove_container(&self, container: &str) -> Result<(), DockerError> {
         let opts = RemoveContainerOptionsBuilder::default()
             .force(true)
             .v(true)
@@ -247,7 +251,7 @@ impl Engine {
     }
 
     /// Every container (running or not) carrying all `labels`, sorted by name.
-    pub async fn containers_with_labels(
+    pub(crate) async fn containers_with_labels(
         &self,
         labels: &[(&str, &str)],
     ) -> Result<Vec<ContainerInfo>, DockerError> {
@@ -291,17 +295,6 @@ impl Engine {
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
-    }
-
-    /// `docker inspect` of a container, for callers that compare it with a spec.
-    pub async fn inspect_container(
-        &self,
-        container: &str,
-    ) -> Result<bollard::models::ContainerInspectResponse, DockerError> {
-        self.docker
-            .inspect_container(container, None)
-            .await
-            .map_err(DockerError::api(format!("inspect {container}")))
     }
 }
 

@@ -14,8 +14,8 @@ use crate::spec::logs::TAIL_LINES;
 /// A finished command: its exit code and its last output lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutcome {
-    pub exit_code: i64,
-    pub output: String,
+    pub(crate) exit_code: i64,
+    pub(crate) output: String,
 }
 
 /// A running command whose stdin is ours to write. Its output is drained in the background
@@ -37,11 +37,11 @@ impl std::fmt::Debug for ExecSession {
 }
 
 impl ExecSession {
-    pub fn container(&self) -> &str {
+    pub(crate) fn container(&self) -> &str {
         &self.container
     }
 
-    pub async fn write(&mut self, data: &[u8]) -> Result<(), DockerError> {
+    pub(crate) async fn write(&mut self, data: &[u8]) -> Result<(), DockerError> {
         self.input.write_all(data).await.map_err(|e| {
             DockerError::Other(format!(
                 "writing to the command in {} failed: {e}",
@@ -52,7 +52,7 @@ impl ExecSession {
 
     /// Closes stdin (half-close, so the command sees end of input), waits for the command to
     /// finish, and returns its exit code and last output lines.
-    pub async fn finish(mut self, engine: &Engine) -> Result<ExecOutcome, DockerError> {
+    pub(crate) async fn finish(mut self, engine: &Engine) -> Result<ExecOutcome, DockerError> {
         self.input.shutdown().await.map_err(|e| {
             DockerError::Other(format!(
                 "closing the input of the command in {} failed: {e}",
@@ -70,13 +70,17 @@ impl ExecSession {
 
 impl Engine {
     /// Runs `cmd` (no shell, no entrypoint) in `container` and waits for it.
-    pub async fn exec(&self, container: &str, cmd: &[&str]) -> Result<ExecOutcome, DockerError> {
+    pub(crate) async fn exec(
+        &self,
+        container: &str,
+        cmd: &[&str],
+    ) -> Result<ExecOutcome, DockerError> {
         let session = self.exec_with_stdin(container, cmd).await?;
         session.finish(self).await
     }
 
     /// Starts `cmd` in `container` with stdin attached.
-    pub async fn exec_with_stdin(
+    pub(crate) async fn exec_with_stdin(
         &self,
         container: &str,
         cmd: &[&str],

@@ -2,9 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateImageOptionsBuilder, RemoveImageOptionsBuilder,
-};
+use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
@@ -13,19 +11,19 @@ use super::{DockerError, Engine, is_not_found, message_of};
 /// Pull progress summed over layers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PullProgress {
-    pub current: u64,
-    pub total: u64,
+    pub(crate) current: u64,
+    pub(crate) total: u64,
 }
 
 /// A finished build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildOutcome {
-    pub image_id: String,
-    pub size: u64,
+    pub(crate) image_id: String,
+    pub(crate) size: u64,
 }
 
 impl Engine {
-    pub async fn image_present(&self, image: &str) -> Result<bool, DockerError> {
+    pub(crate) async fn image_present(&self, image: &str) -> Result<bool, DockerError> {
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
@@ -34,7 +32,7 @@ impl Engine {
     }
 
     /// `docker image inspect`, for callers that check an image's config.
-    pub async fn inspect_image(
+    pub(crate) async fn inspect_image(
         &self,
         image: &str,
     ) -> Result<bollard::models::ImageInspect, DockerError> {
@@ -45,7 +43,7 @@ impl Engine {
     }
 
     /// Asks the registry for the image's manifest without pulling it.
-    pub async fn registry_has(&self, image: &str) -> Result<(), String> {
+    pub(crate) async fn registry_has(&self, image: &str) -> Result<(), String> {
         self.docker
             .inspect_registry_image(image, None)
             .await
@@ -54,7 +52,7 @@ impl Engine {
     }
 
     /// Pulls `image`, reporting summed layer progress.
-    pub async fn pull(
+    pub(crate) async fn pull(
         &self,
         image: &str,
         progress: &(dyn Fn(PullProgress) + Sync),
@@ -145,23 +143,13 @@ impl Engine {
     }
 
     /// `docker save IMAGE...` as a byte stream (a docker-archive tarball).
-    pub fn export_images<'a>(
+    pub(crate) fn export_images<'a>(
         &'a self,
         images: &'a [&'a str],
     ) -> impl Stream<Item = Result<Bytes, DockerError>> + 'a {
         self.docker
             .export_images(images)
             .map(|r| r.map_err(DockerError::api("export the images")))
-    }
-
-    /// Removes an image; gone is fine.
-    pub async fn remove_image(&self, image: &str) -> Result<(), DockerError> {
-        let opts = RemoveImageOptionsBuilder::default().force(true).build();
-        match self.docker.remove_image(image, Some(opts), None).await {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(DockerError::api(format!("remove image {image}"))(e)),
-        }
     }
 }
 

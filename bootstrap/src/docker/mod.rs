@@ -5,7 +5,7 @@ mod containers;
 mod exec;
 mod images;
 mod objects;
-pub mod translate;
+pub(crate) mod translate;
 
 use std::collections::HashMap;
 
@@ -25,14 +25,14 @@ pub struct Engine {
 
 /// Where Docker is reached and why there.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub url: String,
-    pub from_docker_host: bool,
+pub(crate) struct Endpoint {
+    pub(crate) url: String,
+    pub(crate) from_docker_host: bool,
 }
 
 impl Endpoint {
     /// `DOCKER_HOST` if set, else the local socket (what the docker CLI does).
-    pub fn from_env(docker_host: Option<String>) -> Self {
+    pub(crate) fn from_env(docker_host: Option<String>) -> Self {
         match docker_host.filter(|h| !h.is_empty()) {
             Some(url) => Self {
                 url,
@@ -46,7 +46,7 @@ impl Endpoint {
     }
 
     /// Docker runs on this machine: host ports and memory can be checked here.
-    pub fn is_local(&self) -> bool {
+    pub(crate) fn is_local(&self) -> bool {
         self.url.starts_with("unix://") || self.url.starts_with("npipe://")
     }
 }
@@ -143,17 +143,12 @@ impl Engine {
         Ok(Self { docker, endpoint })
     }
 
-    pub fn endpoint(&self) -> &Endpoint {
+    pub(crate) fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
 
-    /// The raw client, for callers that need an API call this adapter does not wrap.
-    pub fn client(&self) -> &Docker {
-        &self.docker
-    }
-
     /// `GET /info` and `GET /version`, as preflight facts.
-    pub async fn facts(&self) -> Result<crate::spec::doctor::EngineFacts, DockerError> {
+    pub(crate) async fn facts(&self) -> Result<crate::spec::doctor::EngineFacts, DockerError> {
         let info = self
             .docker
             .info()

@@ -29,7 +29,10 @@ impl Engine {
     }
 
     /// Creates the network and reports what Docker assigned.
-    pub async fn create_network(&self, spec: &NetworkSpec) -> Result<NetworkFacts, DockerError> {
+    pub(crate) async fn create_network(
+        &self,
+        spec: &NetworkSpec,
+    ) -> Result<NetworkFacts, DockerError> {
         self.docker
             .create_network(translate::network(spec))
             .await
@@ -45,7 +48,7 @@ impl Engine {
     }
 
     /// Removes a network; one that is already gone is not an error.
-    pub async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
+    pub(crate) async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
         match self.docker.remove_network(name).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
@@ -53,7 +56,7 @@ impl Engine {
         }
     }
 
-    pub async fn create_volume(&self, spec: &VolumeSpec) -> Result<(), DockerError> {
+    pub(crate) async fn create_volume(&self, spec: &VolumeSpec) -> Result<(), DockerError> {
         self.docker
             .create_volume(translate::volume(spec))
             .await
@@ -61,16 +64,8 @@ impl Engine {
             .map_err(DockerError::api(format!("create volume {}", spec.name)))
     }
 
-    pub async fn volume_exists(&self, name: &str) -> Result<bool, DockerError> {
-        match self.docker.inspect_volume(name).await {
-            Ok(_) => Ok(true),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(DockerError::api(format!("inspect volume {name}"))(e)),
-        }
-    }
-
     /// Removes a volume; one that is already gone is not an error, one still in use is.
-    pub async fn remove_volume(&self, name: &str) -> Result<(), DockerError> {
+    pub(crate) async fn remove_volume(&self, name: &str) -> Result<(), DockerError> {
         let opts = RemoveVolumeOptionsBuilder::default().force(false).build();
         match self.docker.remove_volume(name, Some(opts)).await {
             Ok(()) => Ok(()),
@@ -83,7 +78,7 @@ impl Engine {
     }
 
     /// Names of the volumes carrying all `labels`.
-    pub async fn volumes_with_labels(
+    pub(crate) async fn volumes_with_labels(
         &self,
         labels: &[(&str, &str)],
     ) -> Result<Vec<String>, DockerError> {

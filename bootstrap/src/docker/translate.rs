@@ -13,7 +13,7 @@ use crate::spec::cluster::{NetworkSpec, NodeSecurity, NodeSpec, VolumeSpec};
 #[cfg(feature = "test-nodes")]
 const CAP_MISSING_ON_TEST_HOSTS: &str = "SYS_RESOURCE";
 
-pub fn container(node: &NodeSpec) -> ContainerCreateBody {
+pub(crate) fn container(node: &NodeSpec) -> ContainerCreateBody {
     let (privileged, cap_add, cap_drop) = match node.security {
         NodeSecurity::Privileged => (true, None, None),
         #[cfg(feature = "test-nodes")]
@@ -77,7 +77,7 @@ pub fn container(node: &NodeSpec) -> ContainerCreateBody {
     }
 }
 
-pub fn network(spec: &NetworkSpec) -> NetworkCreateRequest {
+pub(crate) fn network(spec: &NetworkSpec) -> NetworkCreateRequest {
     NetworkCreateRequest {
         name: spec.name.clone(),
         driver: Some(spec.driver.clone()),
@@ -87,7 +87,7 @@ pub fn network(spec: &NetworkSpec) -> NetworkCreateRequest {
     }
 }
 
-pub fn volume(spec: &VolumeSpec) -> VolumeCreateRequest {
+pub(crate) fn volume(spec: &VolumeSpec) -> VolumeCreateRequest {
     VolumeCreateRequest {
         name: Some(spec.name.clone()),
         driver: Some(spec.driver.clone()),

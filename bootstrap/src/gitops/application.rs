@@ -8,13 +8,13 @@ use serde_json::json;
 
 use crate::k8s::apply::{INSTALLED_BY, INSTALLED_BY_LABEL};
 
-pub const NAME: &str = "playground";
+pub(crate) const NAME: &str = "playground";
 pub const NAMESPACE: &str = "argocd";
-pub const DESTINATION_NAMESPACE: &str = "dev";
-pub const PATH: &str = "p3/confs";
+pub(crate) const DESTINATION_NAMESPACE: &str = "dev";
+pub(crate) const PATH: &str = "p3/confs";
 /// The Application's own manifest lives in `p3/confs` too (the subject wants it there); Argo CD
 /// must not try to manage the object that manages it.
-pub const SELF_FILE: &str = "application.yaml";
+pub(crate) const SELF_FILE: &str = "application.yaml";
 
 /// Where Argo CD reads the app from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub fn gvk() -> GroupVersionKind {
 }
 
 /// The Application as the rollout wait (lab-gitops) names it.
-pub fn app_ref() -> AppRef {
+pub(crate) fn app_ref() -> AppRef {
     AppRef::new(NAMESPACE, NAME)
 }
 

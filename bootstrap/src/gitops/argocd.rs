@@ -23,13 +23,13 @@ use crate::k8s::explain;
 /// v3.5.1's, and the controllers must be exactly those of the manifest
 /// (`p3/control-plane/argocd/go.mod`).
 pub const VERSION: &str = "v3.5.2";
-pub const INSTALL_URL: &str =
+pub(crate) const INSTALL_URL: &str =
     "https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.2/manifests/install.yaml";
 /// sha256 of `INSTALL_URL`'s content; a different file is refused. The same bytes are
 /// `manifests/install.yaml` in the Go module `github.com/argoproj/argo-cd/v3@v3.5.2`.
 pub const INSTALL_SHA256: &str = "9a87f2b3e14c278f12501eb0ef5c3955b27cf05370ca425381c6a908cf85a5c5";
-pub const NAMESPACE: &str = "argocd";
-pub const ADMIN_SECRET: &str = "argocd-initial-admin-secret";
+pub(crate) const NAMESPACE: &str = "argocd";
+pub(crate) const ADMIN_SECRET: &str = "argocd-initial-admin-secret";
 /// Set on the namespace once an install of this exact manifest has become ready: a re-run
 /// that finds it (and every workload ready) applies nothing.
 pub const INSTALLED_ANNOTATION: &str = "iot-rs.dev/argocd-install-sha256";
@@ -98,7 +98,7 @@ impl Manifest {
         Ok(Manifest { crds, rest })
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.crds.len() + self.rest.len()
     }
 
@@ -116,7 +116,7 @@ impl Manifest {
     }
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     openssl::sha::sha256(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -145,7 +145,7 @@ pub fn cache_path(cache_dir: &Path) -> PathBuf {
 
 /// The pinned manifest: from the cache when it is there and intact, else downloaded,
 /// checked, and cached atomically (a partial download never lands in the cache).
-pub async fn load_manifest(cache_dir: &Path) -> Result<String, ArgoError> {
+pub(crate) async fn load_manifest(cache_dir: &Path) -> Result<String, ArgoError> {
     let path = cache_path(cache_dir);
     if let Ok(bytes) = tokio::fs::read(&path).await {
         verify(&bytes, &path.display().to_string())?;
@@ -199,7 +199,7 @@ impl Default for Waits {
 pub struct Installed {
     /// False when a previous install of this manifest was found complete and nothing was applied.
     pub applied: bool,
-    pub objects: usize,
+    pub(crate) objects: usize,
     /// The initial admin password; None when the user has deleted the secret (as Argo CD's
     /// docs advise once the password is changed).
     pub admin_password: Option<String>,
@@ -271,7 +271,7 @@ pub async fn install(
 /// The Service that publishes the UI on the host: servicelb binds `port` on the nodes, the
 /// cluster's load balancer publishes it on 127.0.0.1. It points at argocd-server's own port,
 /// which speaks its own (self-signed) TLS, so the UI is `https://localhost:<port>`.
-pub fn ui_service(port: u16) -> serde_json::Value {
+pub(crate) fn ui_service(port: u16) -> serde_json::Value {
     serde_json::json!({
         "apiVersion": "v1",
         "kind": "Service",
@@ -288,7 +288,7 @@ pub fn ui_service(port: u16) -> serde_json::Value {
     })
 }
 
-pub const UI_SERVICE: &str = "argocd-server-host";
+pub(crate) const UI_SERVICE: &str = "argocd-server-host";
 
 /// Applies [`ui_service`].
 pub async fn publish_ui(client: &Client, port: u16) -> Result<(), ArgoError> {

@@ -19,20 +19,20 @@ use crate::k8s::explain;
 
 /// Pinned Gitea release (rootless image: runs as uid 1000, no root anywhere).
 pub const VERSION: &str = "1.25.4";
-pub const IMAGE: &str = "docker.gitea.com/gitea:1.25.4-rootless";
-pub const NAMESPACE: &str = "gitea";
-pub const NAME: &str = "gitea";
-pub const SERVICE: &str = "gitea-http";
+pub(crate) const IMAGE: &str = "docker.gitea.com/gitea:1.25.4-rootless";
+pub(crate) const NAMESPACE: &str = "gitea";
+pub(crate) const NAME: &str = "gitea";
+pub(crate) const SERVICE: &str = "gitea-http";
 /// Gitea's HTTP port, in the pod, on the Service and (by default) on the host.
-pub const PORT: u16 = 3000;
+pub(crate) const PORT: u16 = 3000;
 pub const CREDENTIALS_SECRET: &str = "gitea-admin";
 
 /// Who owns the lab repository, and the secrets Gitea needs; generated once per cluster and
 /// kept in a Secret, so that re-runs reuse them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
-    pub username: String,
-    pub password: String,
+    pub(crate) username: String,
+    pub(crate) password: String,
     pub secret_key: String,
 }
 
@@ -81,7 +81,7 @@ pub fn cluster_url(owner: &str, repo: &str) -> String {
 }
 
 /// The URL the host pushes to, through the load balancer's published port.
-pub fn host_url(host_port: u16, owner: &str, repo: &str) -> String {
+pub(crate) fn host_url(host_port: u16, owner: &str, repo: &str) -> String {
     format!("http://localhost:{host_port}/{owner}/{repo}.git")
 }
 
@@ -103,7 +103,7 @@ fn secret_env(name: &str, key: &str) -> Value {
 
 /// Every object of the Git server, in apply order. `host_port` is where the host reaches it
 /// (it appears in the clone URLs Gitea shows).
-pub fn objects(credentials: &Credentials, host_port: u16) -> Vec<Value> {
+pub(crate) fn objects(credentials: &Credentials, host_port: u16) -> Vec<Value> {
     let labels = json!({
         "app.kubernetes.io/name": NAME,
         "app.kubernetes.io/part-of": "inception-of-things",

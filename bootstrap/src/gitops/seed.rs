@@ -9,7 +9,7 @@ use git2::{ConfigLevel, Oid, Repository};
 use lab_gitops::git::{Credentials, GitError, GitRepo, PushResult};
 
 /// The remote every part-3 command talks about.
-pub const REMOTE: &str = "lab";
+pub(crate) const REMOTE: &str = "lab";
 
 /// Gitea refuses these as user names; a login among them gets a prefix.
 const RESERVED: &[&str] = &[
@@ -67,7 +67,7 @@ pub enum SeedError {
 
 /// The Gitea user who owns the lab repository: the 42 login (`$LOGIN`, else `$USER`), lower
 /// case, reduced to what Gitea accepts.
-pub fn owner_from(login: Option<&str>) -> String {
+pub(crate) fn owner_from(login: Option<&str>) -> String {
     let cleaned: String = login
         .unwrap_or_default()
         .to_ascii_lowercase()
@@ -85,12 +85,12 @@ pub fn owner_from(login: Option<&str>) -> String {
 }
 
 /// The lab repository's name: the subject wants the login in it.
-pub fn repo_name(owner: &str) -> String {
+pub(crate) fn repo_name(owner: &str) -> String {
     format!("iot-{owner}")
 }
 
 /// One `store`-format line: `http://user:password@host:port`.
-pub fn credential_line(url: &str, username: &str, password: &str) -> Option<String> {
+pub(crate) fn credential_line(url: &str, username: &str, password: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let host = rest.split('/').next()?;
     Some(format!(
@@ -125,7 +125,7 @@ fn origin_of(url: &str) -> &str {
 
 /// The config keys that point Git at the credentials file: one for the origin (what the git
 /// CLI matches) and one for the exact remote URL (what libgit2 matches).
-pub fn helper_keys(url: &str) -> [String; 2] {
+pub(crate) fn helper_keys(url: &str) -> [String; 2] {
     [
         format!("credential.{}.helper", origin_of(url)),
         format!("credential.{url}.helper"),

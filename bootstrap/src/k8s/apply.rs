@@ -10,15 +10,15 @@ use kube::discovery::Scope;
 use kube::{Client, ResourceExt};
 
 /// The field manager of everything bootstrap applies.
-pub const FIELD_MANAGER: &str = "bootstrap";
+pub(crate) const FIELD_MANAGER: &str = "bootstrap";
 
 /// Carried by every object bootstrap applies, so that `bootstrap down --context` finds exactly
 /// what p3 installed in a cluster it did not create, and nothing else.
-pub const INSTALLED_BY_LABEL: &str = "iot-rs.dev/installed-by";
-pub const INSTALLED_BY: &str = "bootstrap-p3";
+pub(crate) const INSTALLED_BY_LABEL: &str = "iot-rs.dev/installed-by";
+pub(crate) const INSTALLED_BY: &str = "bootstrap-p3";
 
 /// `obj` with the [`INSTALLED_BY_LABEL`] label.
-pub fn marked(obj: &DynamicObject) -> DynamicObject {
+pub(crate) fn marked(obj: &DynamicObject) -> DynamicObject {
     let mut obj = obj.clone();
     obj.labels_mut()
         .insert(INSTALLED_BY_LABEL.to_owned(), INSTALLED_BY.to_owned());
@@ -160,7 +160,7 @@ pub fn gvk_of(obj: &DynamicObject) -> Result<GroupVersionKind, ApplyError> {
 }
 
 /// An `Api` for `obj`'s kind: namespaced ones in `namespace` (unless the object names its own).
-pub fn api_for(
+pub(crate) fn api_for(
     client: &Client,
     obj: &DynamicObject,
     resource: &ApiResource,

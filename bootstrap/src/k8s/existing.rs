@@ -31,7 +31,7 @@ fn access_error(what: &str, reason: impl std::fmt::Display) -> Error {
 
 /// Opens `kubeconfig` (else `$KUBECONFIG`, else `~/.kube/config`) at `context` (else its
 /// current context).
-pub async fn connect(
+pub(crate) async fn connect(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
 ) -> Result<Connection, Error> {
@@ -41,7 +41,7 @@ pub async fn connect(
 }
 
 /// The API server's version: the first thing asked, so an unreachable API says so at once.
-pub async fn server_version(conn: &Connection) -> Result<ServerVersion, Error> {
+pub(crate) async fn server_version(conn: &Connection) -> Result<ServerVersion, Error> {
     let info = conn.client.apiserver_version().await.map_err(|e| {
         access_error(
             &format!(
@@ -59,7 +59,7 @@ pub async fn server_version(conn: &Connection) -> Result<ServerVersion, Error> {
 }
 
 /// Everything the preflight rules judge.
-pub async fn gather(conn: &Connection, namespaces: &[&str]) -> Result<Facts, Error> {
+pub(crate) async fn gather(conn: &Connection, namespaces: &[&str]) -> Result<Facts, Error> {
     let version = server_version(conn).await?;
     let mut denied = Vec::new();
     for access in REQUIRED_ACCESS {
@@ -142,22 +142,22 @@ fn node_facts(node: &Node) -> NodeFacts {
 
 /// What [`remove_installed`] removed.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Removed {
-    pub applications: Vec<String>,
-    pub namespaces: Vec<String>,
+pub(crate) struct Removed {
+    pub(crate) applications: Vec<String>,
+    pub(crate) namespaces: Vec<String>,
     /// ClusterRoles, ClusterRoleBindings and CRDs.
-    pub cluster_objects: Vec<String>,
+    pub(crate) cluster_objects: Vec<String>,
     /// Applications whose finalizer had to be dropped because Argo CD did not process it.
-    pub finalizers_dropped: Vec<String>,
+    pub(crate) finalizers_dropped: Vec<String>,
 }
 
 /// Bounds of the removal's waits.
 #[derive(Debug, Clone, Copy)]
-pub struct RemoveWaits {
+pub(crate) struct RemoveWaits {
     /// For Argo CD to delete what an Application deployed (its finalizer).
-    pub application: Duration,
+    pub(crate) application: Duration,
     /// For a namespace, or a CRD, to be gone.
-    pub gone: Duration,
+    pub(crate) gone: Duration,
 }
 
 impl Default for RemoveWaits {
@@ -175,7 +175,7 @@ fn selector() -> ListParams {
 
 /// Removes what part 3 installed, and only that: the Applications first (Argo CD deletes what
 /// they deployed), then the namespaces, then the cluster-scoped objects. Fine to run twice.
-pub async fn remove_installed(
+pub(crate) async fn remove_installed(
     client: &Client,
     waits: RemoveWaits,
     progress: &mut dyn FnMut(String),

@@ -7,7 +7,7 @@ use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 
 /// The line for `pod`, or None when it is Running with every container ready (or Succeeded).
-pub fn pod_line(pod: &Pod) -> Option<String> {
+pub(crate) fn pod_line(pod: &Pod) -> Option<String> {
     let status = pod.status.as_ref();
     let phase = status
         .and_then(|s| s.phase.clone())
@@ -118,7 +118,7 @@ fn container_line(c: &ContainerStatus, kind: &str) -> Option<String> {
 
 /// The lines of every stuck pod in `namespace` (empty when the list cannot be read: this only
 /// adds to an error that is reported anyway).
-pub async fn stuck_pods(client: &Client, namespace: &str) -> Vec<String> {
+pub(crate) async fn stuck_pods(client: &Client, namespace: &str) -> Vec<String> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     match pods.list(&ListParams::default()).await {
         Ok(list) => list.items.iter().filter_map(pod_line).collect(),
@@ -127,7 +127,7 @@ pub async fn stuck_pods(client: &Client, namespace: &str) -> Vec<String> {
 }
 
 /// `detail`, followed by the lines of the stuck pods of `namespace`.
-pub async fn with_stuck_pods(detail: String, client: &Client, namespace: &str) -> String {
+pub(crate) async fn with_stuck_pods(detail: String, client: &Client, namespace: &str) -> String {
     let pods = stuck_pods(client, namespace).await;
     if pods.is_empty() {
         detail

@@ -3,8 +3,8 @@
 //! ([`explain`]), and the one poll kube's watchers cannot replace.
 
 pub mod apply;
-pub mod existing;
-pub mod explain;
+pub(crate) mod existing;
+pub(crate) mod explain;
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use crate::spec::kubeconfig::Kubeconfig;
 
 /// A client for the cluster described by `kubeconfig` (as bootstrap wrote it: one cluster,
 /// one user, one context).
-pub async fn client(kubeconfig: &Kubeconfig) -> Result<Client, String> {
+pub(crate) async fn client(kubeconfig: &Kubeconfig) -> Result<Client, String> {
     let yaml = kubeconfig.to_yaml().map_err(|e| e.to_string())?;
     let parsed = KubeKubeconfig::from_yaml(&yaml).map_err(|e| e.to_string())?;
     let config = kube::Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
@@ -26,7 +26,7 @@ pub async fn client(kubeconfig: &Kubeconfig) -> Result<Client, String> {
 }
 
 /// What a poll saw: done with a value, or not yet with a sentence saying why.
-pub enum Poll<T> {
+pub(crate) enum Poll<T> {
     Ready(T),
     Waiting(String),
 }
@@ -35,7 +35,7 @@ pub enum Poll<T> {
 /// carries the last reason it gave. Only for what no watch can see (API discovery); objects
 /// are waited for with `lab_gitops::wait` and kube's `await_condition`. API errors while waiting count as "not yet" (the API
 /// server may be restarting), and are reported if they are the last word.
-pub async fn poll_until<T, F, Fut>(
+pub(crate) async fn poll_until<T, F, Fut>(
     timeout: Duration,
     interval: Duration,
     mut probe: F,

@@ -315,7 +315,7 @@ async fn add_host_entry(engine: &Engine, container: &str, gateway: &str) -> Resu
 
 /// Reads K3s's kubeconfig out of a server (retrying until it is written) and gives it k3d's
 /// names and the published API address.
-pub async fn fetch_kubeconfig(
+pub(crate) async fn fetch_kubeconfig(
     engine: &Engine,
     server: &str,
     cluster: &ClusterName,
@@ -570,7 +570,7 @@ fn summarize(name: String, nodes: &[ContainerInfo]) -> ClusterSummary {
 }
 
 /// The `cluster list` table (k3d's columns, plus the API address and who created it).
-pub fn render_list(clusters: &[ClusterSummary]) -> String {
+pub(crate) fn render_list(clusters: &[ClusterSummary]) -> String {
     let rows: Vec<[String; 6]> = clusters
         .iter()
         .map(|c| {

@@ -10,9 +10,9 @@ use crate::spec::ports::Protocol;
 
 /// What a cluster will need from the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Wanted {
+pub(crate) struct Wanted {
     pub ports: Vec<WantedPort>,
-    pub images: Vec<String>,
+    pub(crate) images: Vec<String>,
     pub servers: usize,
     pub agents: usize,
     /// Memory the cluster's workloads will take besides K3s itself (0 for a bare cluster).
@@ -20,7 +20,7 @@ pub struct Wanted {
 }
 
 impl Wanted {
-    pub fn for_plan(plan: &ClusterPlan) -> Self {
+    pub(crate) fn for_plan(plan: &ClusterPlan) -> Self {
         let ports = plan
             .host_bindings()
             .into_iter()
@@ -46,7 +46,7 @@ impl Wanted {
 }
 
 /// Collects the facts; Docker being unreachable is a fact too, not an error.
-pub async fn gather(engine: Result<&Engine, &DockerError>, wanted: &Wanted) -> DoctorFacts {
+pub(crate) async fn gather(engine: Result<&Engine, &DockerError>, wanted: &Wanted) -> DoctorFacts {
     let endpoint = match engine {
         Ok(e) => e.endpoint().clone(),
         Err(_) => Endpoint::from_env(std::env::var("DOCKER_HOST").ok()),

@@ -30,9 +30,9 @@ pub struct ImagesRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltImage {
     pub reference: String,
-    pub image_id: String,
-    pub size: u64,
-    pub saved: Option<PathBuf>,
+    pub(crate) image_id: String,
+    pub(crate) size: u64,
+    pub(crate) saved: Option<PathBuf>,
 }
 
 fn cargo() -> String {
@@ -115,7 +115,7 @@ pub async fn build(
 }
 
 /// The build context: the rewritten final stage as `Dockerfile`, and the binary.
-pub fn context(b: &ImageBuild) -> Result<Vec<u8>, Error> {
+pub(crate) fn context(b: &ImageBuild) -> Result<Vec<u8>, Error> {
     let text = std::fs::read_to_string(&b.dockerfile)
         .map_err(Error::io(format!("read {}", b.dockerfile.display())))?;
     let final_stage = dockerfile::final_stage_with_host_binary(

@@ -13,7 +13,7 @@ use crate::spec::cluster::{LABEL_APP, LABEL_CLUSTER, LABEL_ROLE};
 use crate::spec::names::ClusterName;
 
 /// What K3s nodes run to load an image tarball from stdin into containerd.
-pub const CTR_IMPORT: &[&str] = &["ctr", "image", "import", "--all-platforms", "-"];
+pub(crate) const CTR_IMPORT: &[&str] = &["ctr", "image", "import", "--all-platforms", "-"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportReport {

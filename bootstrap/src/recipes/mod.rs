@@ -52,7 +52,7 @@ impl Shutdown {
     }
 
     /// Resolves with the signal's name once one has come (at once if one already has).
-    pub async fn signalled(&self) -> &'static str {
+    pub(crate) async fn signalled(&self) -> &'static str {
         let mut rx = self.signal.clone();
         match rx.wait_for(Option::is_some).await {
             Ok(name) => name.unwrap_or("a signal"),
@@ -63,14 +63,14 @@ impl Shutdown {
 
     /// Resolves when a signal has come and no shielded section is running: the moment the
     /// whole command may be dropped.
-    pub async fn cancel_now(&self) -> &'static str {
+    pub(crate) async fn cancel_now(&self) -> &'static str {
         let name = self.signalled().await;
         self.unshielded().await;
         name
     }
 
     /// Resolves once no shielded section runs (at once when none does).
-    pub async fn unshielded(&self) {
+    pub(crate) async fn unshielded(&self) {
         while self.shielded.load(std::sync::atomic::Ordering::SeqCst) > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
@@ -78,7 +78,7 @@ impl Shutdown {
 
     /// Runs `work` to its end even when a signal comes meanwhile (it races
     /// [`Shutdown::signalled`] itself and cleans up).
-    pub async fn shield<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+    pub(crate) async fn shield<T>(&self, work: impl std::future::Future<Output = T>) -> T {
         struct Section<'a>(&'a std::sync::atomic::AtomicUsize);
         impl Drop for Section<'_> {
             fn drop(&mut self) {

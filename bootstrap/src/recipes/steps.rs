@@ -41,17 +41,17 @@ impl Display for InjectedFailure {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Done(Option<String>),
     Failed(String),
 }
 
 /// One finished step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
+pub(crate) struct Record {
     pub name: String,
     pub elapsed: Duration,
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
 }
 
 #[derive(Debug)]
@@ -87,7 +87,7 @@ impl Steps {
     }
 
     /// Live on a terminal, lines otherwise, nothing when `quiet`.
-    pub fn for_stderr(quiet: bool) -> Self {
+    pub(crate) fn for_stderr(quiet: bool) -> Self {
         if quiet {
             Self::new(Show::Quiet)
         } else if std::io::stderr().is_terminal() {
@@ -112,7 +112,7 @@ impl Steps {
     }
 
     /// Runs one step: shows it, times it, records it.
-    pub async fn run<T, E, F>(&self, name: impl Into<String>, work: F) -> Result<T, E>
+    pub(crate) async fn run<T, E, F>(&self, name: impl Into<String>, work: F) -> Result<T, E>
     where
         F: Future<Output = Result<T, E>>,
         E: Display + From<InjectedFailure>,
@@ -129,7 +129,7 @@ impl Steps {
     }
 
     /// Starts a step whose progress the caller reports (bytes, messages).
-    pub fn begin(&self, name: impl Into<String>) -> Step {
+    pub(crate) fn begin(&self, name: impl Into<String>) -> Step {
         let name = name.into();
         let bar = match self.inner.display {
             Show::Live => {
@@ -152,7 +152,7 @@ impl Steps {
     }
 
     /// A line between the steps (e.g. a warning) that does not break the live display.
-    pub fn note(&self, line: &str) {
+    pub(crate) fn note(&self, line: &str) {
         match self.inner.display {
             Show::Live => {
                 let _ = self.inner.multi.println(line);
@@ -162,7 +162,7 @@ impl Steps {
         }
     }
 
-    pub fn records(&self) -> Vec<Record> {
+    pub(crate) fn records(&self) -> Vec<Record> {
         self.inner
             .records
             .lock()
@@ -204,7 +204,7 @@ impl Steps {
     }
 
     /// Prints the summary on stderr unless the runner is quiet.
-    pub fn print_summary(&self) {
+    pub(crate) fn print_summary(&self) {
         if self.inner.display != Show::Quiet && !self.records().is_empty() {
             eprint!("\n{}", self.summary());
         }
@@ -221,7 +221,7 @@ impl Steps {
 
 /// A step in progress.
 #[derive(Debug)]
-pub struct Step {
+pub(crate) struct Step {
     steps: Steps,
     name: String,
     bar: ProgressBar,
@@ -232,31 +232,23 @@ pub struct Step {
 }
 
 impl Step {
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Turns the spinner into a byte bar of `total` bytes.
-    pub fn set_total_bytes(&self, total: u64) {
+    pub(crate) fn set_total_bytes(&self, total: u64) {
         self.bar.set_length(total);
         self.bar.set_style(bytes_style());
     }
 
-    pub fn set_bytes(&self, done: u64) {
+    pub(crate) fn set_bytes(&self, done: u64) {
         self.bar.set_position(done);
     }
 
-    pub fn add_bytes(&self, delta: u64) {
-        self.bar.inc(delta);
-    }
-
-    pub fn set_message(&self, message: &str) {
+    pub(crate) fn set_message(&self, message: &str) {
         self.bar.set_message(message.to_owned());
     }
 
     /// Ends the step successfully, with an optional detail for the summary; fails instead
     /// if a test asked for a failure after this step.
-    pub fn done(mut self, detail: Option<String>) -> Result<(), InjectedFailure> {
+    pub(crate) fn done(mut self, detail: Option<String>) -> Result<(), InjectedFailure> {
         self.ended = true;
         let elapsed = self.started.elapsed();
         let line = format!(
@@ -283,7 +275,7 @@ impl Step {
         }
     }
 
-    pub fn failed(mut self, error: &dyn Display) {
+    pub(crate) fn failed(mut self, error: &dyn Display) {
         self.ended = true;
         self.end_failed(error.to_string());
     }
@@ -417,7 +409,7 @@ mod tests {
         let steps = Steps::new(Show::Quiet);
         let s = steps.begin("import");
         s.set_total_bytes(100);
-        s.add_bytes(60);
+        s.set_bytes(60);
         s.set_bytes(100);
         s.done(Some("100 B".into())).unwrap();
         assert!(steps.summary().contains("ok, 100 B"));

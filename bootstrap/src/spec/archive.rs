@@ -12,7 +12,7 @@ use super::SpecError;
 pub struct FileSpec {
     /// Absolute path inside the container.
     pub path: String,
-    pub mode: u32,
+    pub(crate) mode: u32,
     pub content: String,
 }
 

@@ -20,34 +20,34 @@ use super::ports::{API_PORT, ApiEndpoint, HostBinding, PortFlag};
 use crate::K3D_COMPAT_VERSION;
 
 /// Where K3s writes the admin kubeconfig inside a server (`K3S_KUBECONFIG_OUTPUT`).
-pub const KUBECONFIG_OUTPUT: &str = "/output/kubeconfig.yaml";
+pub(crate) const KUBECONFIG_OUTPUT: &str = "/output/kubeconfig.yaml";
 
 /// Where the images volume is mounted in every node.
-pub const IMAGE_VOLUME_MOUNT: &str = "/k3d/images";
+pub(crate) const IMAGE_VOLUME_MOUNT: &str = "/k3d/images";
 
 /// Our own label, outside k3d's `k3d.*` namespace (k3d ignores it): which bootstrap created
 /// the object, so `bootstrap cluster list` can tell its clusters from k3d's.
-pub const LABEL_CREATED_BY: &str = "io.iot-rs.bootstrap.version";
+pub(crate) const LABEL_CREATED_BY: &str = "io.iot-rs.bootstrap.version";
 
 /// The label pair that marks a k3d object.
-pub const LABEL_APP: (&str, &str) = ("app", "k3d");
-pub const LABEL_CLUSTER: &str = "k3d.cluster";
-pub const LABEL_ROLE: &str = "k3d.role";
-pub const LABEL_NETWORK_EXTERNAL: &str = "k3d.cluster.network.external";
-pub const LABEL_SERVER_INIT: &str = "k3d.server.init";
-pub const LABEL_API_HOST: &str = "k3d.server.api.host";
-pub const LABEL_API_HOST_IP: &str = "k3d.server.api.hostIP";
-pub const LABEL_API_PORT: &str = "k3d.server.api.port";
+pub(crate) const LABEL_APP: (&str, &str) = ("app", "k3d");
+pub(crate) const LABEL_CLUSTER: &str = "k3d.cluster";
+pub(crate) const LABEL_ROLE: &str = "k3d.role";
+pub(crate) const LABEL_NETWORK_EXTERNAL: &str = "k3d.cluster.network.external";
+pub(crate) const LABEL_SERVER_INIT: &str = "k3d.server.init";
+pub(crate) const LABEL_API_HOST: &str = "k3d.server.api.host";
+pub(crate) const LABEL_API_HOST_IP: &str = "k3d.server.api.hostIP";
+pub(crate) const LABEL_API_PORT: &str = "k3d.server.api.port";
 
 /// The log lines k3d waits for (case-insensitive substrings).
-pub const READY_SERVER: &str = "k3s is up and running";
-pub const READY_AGENT: &str = "Successfully registered node";
-pub const READY_LOADBALANCER: &str = "start worker processes";
+pub(crate) const READY_SERVER: &str = "k3s is up and running";
+pub(crate) const READY_AGENT: &str = "Successfully registered node";
+pub(crate) const READY_LOADBALANCER: &str = "start worker processes";
 /// The init server of a multi-server cluster cannot report "up and running" before its
 /// etcd peers join, so on create k3d waits for containerd instead.
-pub const READY_INIT_SERVER_CREATE: &str = "Containerd is now running";
+pub(crate) const READY_INIT_SERVER_CREATE: &str = "Containerd is now running";
 /// ... and on a restart for the API server.
-pub const READY_INIT_SERVER_RESTART: &str = "Running kube-apiserver";
+pub(crate) const READY_INIT_SERVER_RESTART: &str = "Running kube-apiserver";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -59,7 +59,7 @@ pub enum Role {
 
 impl Role {
     /// The `k3d.role` label value.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Role::Server => "server",
             Role::Agent => "agent",
@@ -67,7 +67,7 @@ impl Role {
         }
     }
 
-    pub fn from_label(v: &str) -> Option<Self> {
+    pub(crate) fn from_label(v: &str) -> Option<Self> {
         match v {
             "server" => Some(Role::Server),
             "agent" => Some(Role::Agent),
@@ -92,8 +92,8 @@ pub enum NodeSecurity {
 /// A `-v SRC:DST[:MODE][@FILTER]` flag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeFlag {
-    pub bind: String,
-    pub filters: Vec<NodeFilter>,
+    pub(crate) bind: String,
+    pub(crate) filters: Vec<NodeFilter>,
 }
 
 impl VolumeFlag {
@@ -143,7 +143,7 @@ impl VolumeFlag {
 /// A `--k3s-arg ARG@FILTER` flag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct K3sArgFlag {
-    pub arg: String,
+    pub(crate) arg: String,
     pub filters: Vec<NodeFilter>,
 }
 
@@ -183,7 +183,7 @@ pub struct ClusterOptions {
 
 /// A token as k3d makes them: 20 letters. `random` supplies the entropy (at least 20 bytes;
 /// the caller reads it from the OS); bytes that would bias the choice are skipped.
-pub fn token_from_random(random: &[u8]) -> Option<String> {
+pub(crate) fn token_from_random(random: &[u8]) -> Option<String> {
     const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
     let token: String = random
         .iter()
@@ -197,15 +197,15 @@ pub fn token_from_random(random: &[u8]) -> Option<String> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NetworkSpec {
     pub name: String,
-    pub driver: String,
-    pub options: BTreeMap<String, String>,
+    pub(crate) driver: String,
+    pub(crate) options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VolumeSpec {
     pub name: String,
-    pub driver: String,
+    pub(crate) driver: String,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -221,7 +221,7 @@ pub struct NetworkFacts {
 
 impl NetworkFacts {
     /// Stand-ins for a dry run, before the network exists.
-    pub fn unknown(external: bool) -> Self {
+    pub(crate) fn unknown(external: bool) -> Self {
         Self {
             id: "<assigned by Docker>".to_owned(),
             subnet: "<assigned by Docker>".to_owned(),
@@ -245,16 +245,16 @@ pub struct NodeSpec {
     pub binds: Vec<String>,
     pub tmpfs: BTreeMap<String, String>,
     pub security: NodeSecurity,
-    pub init: bool,
-    pub userns_mode: String,
-    pub restart_policy: String,
+    pub(crate) init: bool,
+    pub(crate) userns_mode: String,
+    pub(crate) restart_policy: String,
     pub network: String,
     /// Docker port key (`6443/tcp`) → host bindings; also the exposed ports.
     pub ports: BTreeMap<String, Vec<HostBinding>>,
     /// Uploaded before the container starts.
-    pub files: Vec<FileSpec>,
+    pub(crate) files: Vec<FileSpec>,
     /// The log line that says the node is ready (case-insensitive substring).
-    pub ready_log: String,
+    pub(crate) ready_log: String,
 }
 
 /// Per-node extras that the flags add.
@@ -268,7 +268,7 @@ struct NodeExtras {
 /// The whole cluster, ready to be created.
 #[derive(Debug, Clone)]
 pub struct ClusterPlan {
-    pub options: ClusterOptions,
+    pub(crate) options: ClusterOptions,
     pub network: NetworkSpec,
     pub image_volume: VolumeSpec,
     pub lb_config: LoadBalancerConfig,
@@ -435,17 +435,17 @@ impl ClusterPlan {
         })
     }
 
-    pub fn name(&self) -> &ClusterName {
+    pub(crate) fn name(&self) -> &ClusterName {
         &self.options.name
     }
 
     /// The images the cluster runs, nodes first.
-    pub fn images(&self) -> Vec<String> {
+    pub(crate) fn images(&self) -> Vec<String> {
         vec![self.options.image.clone(), self.options.lb_image.clone()]
     }
 
     /// Every host binding the cluster publishes, for the preflight port check.
-    pub fn host_bindings(&self) -> Vec<(String, String, HostBinding)> {
+    pub(crate) fn host_bindings(&self) -> Vec<(String, String, HostBinding)> {
         let mut out = Vec::new();
         for (n, e) in &self.extras {
             for (key, bindings) in &e.ports {
@@ -592,7 +592,7 @@ impl ClusterPlan {
     }
 
     /// The plan as `--dry-run` prints it, with the token hidden.
-    pub fn render_human(&self, net: &NetworkFacts) -> String {
+    pub(crate) fn render_human(&self, net: &NetworkFacts) -> String {
         let mut out = String::new();
         let o = &self.options;
         let _ = writeln!(
@@ -683,7 +683,7 @@ impl ClusterPlan {
     }
 
     /// The plan as `--dry-run --output json` prints it, with the token hidden.
-    pub fn render_json(&self, net: &NetworkFacts) -> serde_json::Value {
+    pub(crate) fn render_json(&self, net: &NetworkFacts) -> serde_json::Value {
         let nodes: Vec<NodeSpec> = self
             .nodes(net)
             .into_iter()
@@ -711,7 +711,7 @@ impl ClusterPlan {
 
 impl NodeSpec {
     /// Hides the cluster token (env and label) for printing.
-    pub fn redact(&mut self) {
+    pub(crate) fn redact(&mut self) {
         const HIDDEN: &str = "<redacted>";
         for e in &mut self.env {
             if e.starts_with("K3S_TOKEN=") {

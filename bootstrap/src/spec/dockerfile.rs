@@ -7,7 +7,7 @@ use super::SpecError;
 
 /// `dockerfile` (read from `path`, named in errors) rewritten so that its single
 /// `COPY --from=<stage> <src> <dst>` becomes `COPY <binary> <dst>`.
-pub fn final_stage_with_host_binary(
+pub(crate) fn final_stage_with_host_binary(
     dockerfile: &str,
     path: &str,
     binary: &str,

@@ -9,7 +9,7 @@ use super::ports::{HostBinding, Protocol};
 
 /// Oldest Docker API bootstrap drives (Docker 19.03): `Init`, tmpfs and archive uploads all
 /// work there.
-pub const MIN_API_VERSION: (u32, u32) = (1, 40);
+pub(crate) const MIN_API_VERSION: (u32, u32) = (1, 40);
 
 const MIB: u64 = 1024 * 1024;
 /// K3s's documented minimums per node, and twice that as the comfortable size.
@@ -17,49 +17,49 @@ const MIN_SERVER: u64 = 512 * MIB;
 const MIN_AGENT: u64 = 256 * MIB;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EngineFacts {
-    pub server_version: String,
-    pub api_version: String,
-    pub os: String,
+pub(crate) struct EngineFacts {
+    pub(crate) server_version: String,
+    pub(crate) api_version: String,
+    pub(crate) os: String,
     /// The engine's `Name`: `colima` matters to the DNS fix.
     pub name: String,
     /// `"1"` or `"2"` as `docker info` reports it, when it does.
-    pub cgroup_version: Option<String>,
-    pub mem_total: u64,
-    pub rootless: bool,
+    pub(crate) cgroup_version: Option<String>,
+    pub(crate) mem_total: u64,
+    pub(crate) rootless: bool,
 }
 
 /// A host port the cluster wants, and who asked for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct WantedPort {
-    pub owner: String,
-    pub binding: HostBinding,
-    pub protocol: Protocol,
+pub(crate) struct WantedPort {
+    pub(crate) owner: String,
+    pub(crate) binding: HostBinding,
+    pub(crate) protocol: Protocol,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum PortState {
+pub(crate) enum PortState {
     Free,
     InUse { holder: Option<String> },
     Unchecked { reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum ImageState {
+pub(crate) enum ImageState {
     Present,
     Pullable,
     Unavailable { reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DoctorFacts {
+pub(crate) struct DoctorFacts {
     /// Where Docker was looked for, and why there (`DOCKER_HOST` or the default).
-    pub endpoint: String,
-    pub engine: Result<EngineFacts, String>,
+    pub(crate) endpoint: String,
+    pub(crate) engine: Result<EngineFacts, String>,
     /// `MemAvailable` of this machine, when Docker runs on it.
-    pub host_memory_available: Option<u64>,
+    pub(crate) host_memory_available: Option<u64>,
     pub ports: Vec<(WantedPort, PortState)>,
-    pub images: Vec<(String, ImageState)>,
+    pub(crate) images: Vec<(String, ImageState)>,
     pub servers: usize,
     pub agents: usize,
     /// Memory the workloads will take besides K3s (part 3: Argo CD and the Git server).
@@ -67,17 +67,17 @@ pub struct DoctorFacts {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub enum Level {
+pub(crate) enum Level {
     Ok,
     Warn,
     Fail,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub level: Level,
-    pub subject: String,
-    pub message: String,
+pub(crate) struct Finding {
+    pub(crate) level: Level,
+    pub(crate) subject: String,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for Finding {
@@ -91,7 +91,7 @@ impl fmt::Display for Finding {
     }
 }
 
-pub fn render(findings: &[Finding]) -> String {
+pub(crate) fn render(findings: &[Finding]) -> String {
     let mut out = String::new();
     for f in findings {
         let _ = writeln!(out, "{f}");
@@ -99,7 +99,7 @@ pub fn render(findings: &[Finding]) -> String {
     out
 }
 
-pub fn failures(findings: &[Finding]) -> usize {
+pub(crate) fn failures(findings: &[Finding]) -> usize {
     findings.iter().filter(|f| f.level == Level::Fail).count()
 }
 
@@ -113,7 +113,7 @@ fn finding(level: Level, subject: &str, message: String) -> Finding {
 
 /// The checks, in the order a user fixes them: Docker, its version, cgroups, memory, ports,
 /// images.
-pub fn evaluate(facts: &DoctorFacts) -> Vec<Finding> {
+pub(crate) fn evaluate(facts: &DoctorFacts) -> Vec<Finding> {
     let mut out = Vec::new();
     let engine = match &facts.engine {
         Err(e) => {

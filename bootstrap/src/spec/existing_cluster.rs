@@ -6,16 +6,16 @@ use std::fmt;
 /// The oldest Kubernetes minor (of major 1) part 3 runs on: Argo CD v3.5 is tested from 1.32,
 /// and bootstrap's Kubernetes types are those of 1.35; 1.30 is where every API that
 /// install.yaml and the Application use has long been GA.
-pub const MIN_MINOR: u32 = 30;
+pub(crate) const MIN_MINOR: u32 = 30;
 
 /// Something part 3 needs to be allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Access {
-    pub verb: &'static str,
-    pub group: &'static str,
-    pub resource: &'static str,
+pub(crate) struct Access {
+    pub(crate) verb: &'static str,
+    pub(crate) group: &'static str,
+    pub(crate) resource: &'static str,
     /// None for cluster-scoped resources.
-    pub namespace: Option<&'static str>,
+    pub(crate) namespace: Option<&'static str>,
 }
 
 impl fmt::Display for Access {
@@ -50,7 +50,7 @@ const ARGOCD: Option<&str> = Some("argocd");
 
 /// What part 3 creates: the kinds of Argo CD's install.yaml, the Application, and the
 /// namespaces (`argocd`, and `dev` which Argo CD creates with its own rights).
-pub const REQUIRED_ACCESS: &[Access] = &[
+pub(crate) const REQUIRED_ACCESS: &[Access] = &[
     access("create", "", "namespaces", None),
     access(
         "create",
@@ -84,36 +84,36 @@ pub const REQUIRED_ACCESS: &[Access] = &[
 
 /// The API server's version as it reports it (`/version`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerVersion {
-    pub major: String,
+pub(crate) struct ServerVersion {
+    pub(crate) major: String,
     /// May carry a vendor's suffix, e.g. `35+` on EKS and GKE.
-    pub minor: String,
-    pub git_version: String,
+    pub(crate) minor: String,
+    pub(crate) git_version: String,
 }
 
 /// One node, as far as part 3 cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeFacts {
+pub(crate) struct NodeFacts {
     pub name: String,
-    pub ready: bool,
-    pub schedulable: bool,
+    pub(crate) ready: bool,
+    pub(crate) schedulable: bool,
     /// `status.allocatable.memory`, unparsed.
-    pub allocatable_memory: Option<String>,
+    pub(crate) allocatable_memory: Option<String>,
 }
 
 /// What was read from the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Facts {
-    pub version: ServerVersion,
+pub(crate) struct Facts {
+    pub(crate) version: ServerVersion,
     /// The accesses the API refused (SelfSubjectAccessReview).
-    pub denied: Vec<Access>,
+    pub(crate) denied: Vec<Access>,
     pub nodes: Vec<NodeFacts>,
     /// Namespaces part 3 would take over that exist without bootstrap's label.
-    pub foreign_namespaces: Vec<String>,
+    pub(crate) foreign_namespaces: Vec<String>,
 }
 
 /// Every reason the cluster cannot take part 3, each a sentence with what to do.
-pub fn problems(facts: &Facts, memory_needed_mib: u64) -> Vec<String> {
+pub(crate) fn problems(facts: &Facts, memory_needed_mib: u64) -> Vec<String> {
     let mut problems = Vec::new();
     match supported(&facts.version) {
         Ok(()) => {}
@@ -160,7 +160,7 @@ pub fn problems(facts: &Facts, memory_needed_mib: u64) -> Vec<String> {
 }
 
 /// Whether part 3 runs on this server version.
-pub fn supported(version: &ServerVersion) -> Result<(), String> {
+pub(crate) fn supported(version: &ServerVersion) -> Result<(), String> {
     let digits = |s: &str| -> Option<u32> {
         s.chars()
             .take_while(char::is_ascii_digit)
@@ -182,7 +182,7 @@ pub fn supported(version: &ServerVersion) -> Result<(), String> {
 }
 
 /// A memory quantity (`64Gi`, `16318480Ki`, `2e9`, `512M`) in bytes; None when unreadable.
-pub fn memory_bytes(quantity: &str) -> Option<u64> {
+pub(crate) fn memory_bytes(quantity: &str) -> Option<u64> {
     let quantity = quantity.trim();
     let split = quantity
         .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')

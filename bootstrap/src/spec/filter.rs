@@ -11,7 +11,7 @@ use super::SpecError;
 /// One node of a cluster, by role and index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum NodeRef {
+pub(crate) enum NodeRef {
     Server(usize),
     Agent(usize),
     LoadBalancer,
@@ -19,7 +19,7 @@ pub enum NodeRef {
 
 /// How many nodes of each role a cluster has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Topology {
+pub(crate) struct Topology {
     pub servers: usize,
     pub agents: usize,
     pub loadbalancer: bool,
@@ -27,7 +27,7 @@ pub struct Topology {
 
 impl Topology {
     /// Every node, in k3d's node-list order: the load balancer, the servers, the agents.
-    pub fn all(&self) -> Vec<NodeRef> {
+    pub(crate) fn all(&self) -> Vec<NodeRef> {
         let lb = self.loadbalancer.then_some(NodeRef::LoadBalancer);
         lb.into_iter()
             .chain((0..self.servers).map(NodeRef::Server))
@@ -35,7 +35,7 @@ impl Topology {
             .collect()
     }
 
-    pub fn node_count(&self) -> usize {
+    pub(crate) fn node_count(&self) -> usize {
         self.servers + self.agents + usize::from(self.loadbalancer)
     }
 }
@@ -112,7 +112,7 @@ impl NodeFilter {
         })
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.text
     }
 
@@ -204,7 +204,7 @@ fn parse_subset(text: &str) -> Option<Subset> {
 }
 
 /// Splits `VALUE@FILTER;FILTER` as k3d does; `\@` stands for a literal `@`.
-pub fn split_filters(flag: &str) -> Result<(String, Vec<String>), SpecError> {
+pub(crate) fn split_filters(flag: &str) -> Result<(String, Vec<String>), SpecError> {
     let mut parts: Vec<String> = Vec::new();
     let mut buffer = String::new();
     let pieces: Vec<&str> = flag.split('@').collect();
@@ -242,7 +242,7 @@ pub fn split_filters(flag: &str) -> Result<(String, Vec<String>), SpecError> {
 }
 
 /// The nodes a list of suffix-free filters selects, each once, in filter order.
-pub fn select(filters: &[NodeFilter], topo: &Topology) -> Result<Vec<NodeRef>, SpecError> {
+pub(crate) fn select(filters: &[NodeFilter], topo: &Topology) -> Result<Vec<NodeRef>, SpecError> {
     let mut out = Vec::new();
     for f in filters {
         if let Some(s) = &f.suffix {
@@ -261,7 +261,7 @@ pub fn select(filters: &[NodeFilter], topo: &Topology) -> Result<Vec<NodeRef>, S
 }
 
 /// Port-mapping targets grouped by suffix (`proxy`, `direct`); unsuffixed filters mean proxy.
-pub fn select_by_suffix(
+pub(crate) fn select_by_suffix(
     filters: &[NodeFilter],
     topo: &Topology,
 ) -> Result<BTreeMap<PortTarget, Vec<NodeRef>>, SpecError> {
@@ -290,7 +290,7 @@ pub fn select_by_suffix(
 /// Where a port mapping lands: on the load balancer, which proxies to the nodes, or directly
 /// on one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum PortTarget {
+pub(crate) enum PortTarget {
     Proxy,
     Direct,
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::archive::FileSpec;
 
 /// The node entrypoint when any fix is on; it runs the fixes, then `/bin/k3s`.
-pub const ENTRYPOINT_PATH: &str = "/bin/k3d-entrypoint.sh";
+pub(crate) const ENTRYPOINT_PATH: &str = "/bin/k3d-entrypoint.sh";
 
 /// k3d writes its scripts with this mode; kept so `docker diff` matches.
 const SCRIPT_MODE: u32 = 0o744;
@@ -31,7 +31,7 @@ impl Fixes {
     /// k3d's rule: an explicit `K3D_FIX_CGROUPV2` / `K3D_FIX_DNS` / `K3D_FIX_MOUNTS` wins (read
     /// as Go's `strconv.ParseBool`; anything unparsable means off); otherwise cgroupv2 is on
     /// for a cgroup v2 Docker host, DNS is on except on Colima, mounts is always on.
-    pub fn decide(
+    pub(crate) fn decide(
         env: impl Fn(&str) -> Option<String>,
         cgroup_version: Option<&str>,
         docker_name: &str,
@@ -47,7 +47,7 @@ impl Fixes {
         }
     }
 
-    pub fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.cgroupv2 || self.dns || self.mounts
     }
 

@@ -16,9 +16,9 @@ const K3S_DEFAULT: &str = "default";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Kubeconfig {
     #[serde(rename = "apiVersion", default = "api_version")]
-    pub api_version: String,
+    pub(crate) api_version: String,
     #[serde(default = "kind")]
-    pub kind: String,
+    pub(crate) kind: String,
     #[serde(default, deserialize_with = "null_is_empty")]
     pub clusters: Vec<Entry>,
     #[serde(default, deserialize_with = "null_is_empty")]
@@ -32,7 +32,7 @@ pub struct Kubeconfig {
     )]
     pub current_context: String,
     #[serde(flatten)]
-    pub other: BTreeMap<String, Value>,
+    pub(crate) other: BTreeMap<String, Value>,
 }
 
 /// One named cluster, context or user; the body (`cluster:`, `context:`, `user:`) is kept
@@ -41,7 +41,7 @@ pub struct Kubeconfig {
 pub struct Entry {
     pub name: String,
     #[serde(flatten)]
-    pub body: BTreeMap<String, Value>,
+    pub(crate) body: BTreeMap<String, Value>,
 }
 
 fn api_version() -> String {
@@ -88,7 +88,7 @@ impl Kubeconfig {
         })
     }
 
-    pub fn to_yaml(&self) -> Result<String, SpecError> {
+    pub(crate) fn to_yaml(&self) -> Result<String, SpecError> {
         serde_saphyr::to_string(self).map_err(|e| SpecError::Kubeconfig {
             what: "output".to_owned(),
             reason: format!("cannot be written as YAML: {e}"),
@@ -97,7 +97,7 @@ impl Kubeconfig {
 
     /// K3s's kubeconfig → k3d's: server `https://<api host>:<port>`, cluster and context
     /// `k3d-<name>`, user `admin@k3d-<name>`, current context `k3d-<name>`.
-    pub fn from_k3s(
+    pub(crate) fn from_k3s(
         text: &str,
         cluster: &ClusterName,
         api: &ApiEndpoint,
@@ -138,7 +138,7 @@ impl Kubeconfig {
 
     /// k3d's merge: entries of `new` replace same-named ones (or are appended); the current
     /// context becomes `new`'s when `switch_context` is set or none was set.
-    pub fn merge(&mut self, new: &Kubeconfig, switch_context: bool) {
+    pub(crate) fn merge(&mut self, new: &Kubeconfig, switch_context: bool) {
         for (mine, theirs) in [
             (&mut self.clusters, &new.clusters),
             (&mut self.contexts, &new.contexts),
@@ -159,7 +159,7 @@ impl Kubeconfig {
     /// Removes a cluster's entries as `k3d cluster delete` does; if it was the current
     /// context, the first remaining context (or none) becomes current. Returns whether
     /// anything changed.
-    pub fn remove_cluster(&mut self, cluster: &ClusterName) -> bool {
+    pub(crate) fn remove_cluster(&mut self, cluster: &ClusterName) -> bool {
         let context = cluster.kube_context();
         let user = cluster.kube_user();
         let before = (self.clusters.len(), self.contexts.len(), self.users.len());

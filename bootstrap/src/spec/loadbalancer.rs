@@ -6,20 +6,20 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 /// Where k3d-proxy reads its configuration.
-pub const CONFIG_PATH: &str = "/etc/confd/values.yaml";
+pub(crate) const CONFIG_PATH: &str = "/etc/confd/values.yaml";
 
 /// k3d's default nginx `worker_connections`.
-pub const WORKER_CONNECTIONS: u32 = 1024;
+pub(crate) const WORKER_CONNECTIONS: u32 = 1024;
 
 /// `ports`: `<port>.<proto>` → the node names nginx forwards that port to (same port number).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LoadBalancerConfig {
     pub ports: BTreeMap<String, Vec<String>>,
-    pub worker_connections: u32,
+    pub(crate) worker_connections: u32,
 }
 
 impl LoadBalancerConfig {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             ports: BTreeMap::new(),
             worker_connections: WORKER_CONNECTIONS,
@@ -27,7 +27,7 @@ impl LoadBalancerConfig {
     }
 
     /// Adds `targets` to the upstream of `key`, keeping each node once and in order.
-    pub fn add(&mut self, key: &str, targets: impl IntoIterator<Item = String>) {
+    pub(crate) fn add(&mut self, key: &str, targets: impl IntoIterator<Item = String>) {
         let entry = self.ports.entry(key.to_owned()).or_default();
         for t in targets {
             if !entry.contains(&t) {

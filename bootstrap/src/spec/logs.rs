@@ -5,13 +5,13 @@
 use std::collections::VecDeque;
 
 /// How many of a node's last lines an error shows.
-pub const TAIL_LINES: usize = 15;
+pub(crate) const TAIL_LINES: usize = 15;
 
 /// A Docker log timestamp (RFC 3339, UTC, optional fraction) as (unix seconds, nanoseconds).
-pub type Timestamp = (i64, u32);
+pub(crate) type Timestamp = (i64, u32);
 
 /// Parses `2026-11-30T02:31:00.123456789Z` (Docker trims trailing zeros of the fraction).
-pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
+pub(crate) fn parse_timestamp(s: &str) -> Option<Timestamp> {
     let s = s.strip_suffix('Z')?;
     let (date, time) = s.split_once('T')?;
     let mut d = date.splitn(3, '-').map(str::parse::<i64>);
@@ -48,7 +48,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// Feeds on log chunks (timestamped lines, split anywhere) and says when the ready line
 /// appears; keeps the last lines for error messages.
 #[derive(Debug)]
-pub struct ReadyMatcher {
+pub(crate) struct ReadyMatcher {
     needle: String,
     since: Option<Timestamp>,
     partial: String,
@@ -57,7 +57,7 @@ pub struct ReadyMatcher {
 }
 
 impl ReadyMatcher {
-    pub fn new(needle: &str, since: Option<Timestamp>) -> Self {
+    pub(crate) fn new(needle: &str, since: Option<Timestamp>) -> Self {
         Self {
             needle: needle.to_lowercase(),
             since,
@@ -68,7 +68,7 @@ impl ReadyMatcher {
     }
 
     /// Returns true once a complete line at or after `since` contains the needle.
-    pub fn feed(&mut self, chunk: &[u8]) -> bool {
+    pub(crate) fn feed(&mut self, chunk: &[u8]) -> bool {
         self.partial.push_str(&String::from_utf8_lossy(chunk));
         while let Some(pos) = self.partial.find('\n') {
             let line: String = self.partial.drain(..=pos).collect();
@@ -106,18 +106,18 @@ impl ReadyMatcher {
     }
 
     /// The timestamp of the newest line seen, to resume following after a restart.
-    pub fn last_seen(&self) -> Option<Timestamp> {
+    pub(crate) fn last_seen(&self) -> Option<Timestamp> {
         self.last_seen
     }
 
     /// The last lines, oldest first.
-    pub fn tail(&self) -> Vec<String> {
+    pub(crate) fn tail(&self) -> Vec<String> {
         self.tail.iter().cloned().collect()
     }
 
     /// k3d retries the wait when the stream ended on a fatal K3s line (the container then
     /// restarts under its restart policy).
-    pub fn ended_fatally(&self) -> bool {
+    pub(crate) fn ended_fatally(&self) -> bool {
         self.tail.back().is_some_and(|l| l.contains("level=fatal"))
     }
 }

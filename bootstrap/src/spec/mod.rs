@@ -3,10 +3,10 @@
 
 pub mod archive;
 pub mod cluster;
-pub mod dockerfile;
-pub mod doctor;
-pub mod error;
-pub mod existing_cluster;
+pub(crate) mod dockerfile;
+pub(crate) mod doctor;
+pub(crate) mod error;
+pub(crate) mod existing_cluster;
 pub mod filter;
 pub mod fixes;
 pub mod kubeconfig;

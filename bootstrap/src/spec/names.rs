@@ -7,10 +7,10 @@ use serde::Serialize;
 use super::SpecError;
 
 /// k3d's default cluster name when none is given.
-pub const DEFAULT_CLUSTER_NAME: &str = "k3s-default";
+pub(crate) const DEFAULT_CLUSTER_NAME: &str = "k3s-default";
 
 /// k3d refuses longer names: node names (`k3d-<name>-server-0`) must stay valid hostnames.
-pub const MAX_CLUSTER_NAME_LEN: usize = 32;
+pub(crate) const MAX_CLUSTER_NAME_LEN: usize = 32;
 
 /// Prefix of every object k3d creates.
 const PREFIX: &str = "k3d";
@@ -47,42 +47,42 @@ impl ClusterName {
         Ok(Self(name.to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// `k3d-<name>`: the network, the kubeconfig cluster and context.
-    pub fn prefixed(&self) -> String {
+    pub(crate) fn prefixed(&self) -> String {
         format!("{PREFIX}-{}", self.0)
     }
 
-    pub fn network(&self) -> String {
+    pub(crate) fn network(&self) -> String {
         self.prefixed()
     }
 
-    pub fn image_volume(&self) -> String {
+    pub(crate) fn image_volume(&self) -> String {
         format!("{PREFIX}-{}-images", self.0)
     }
 
-    pub fn server(&self, index: usize) -> String {
+    pub(crate) fn server(&self, index: usize) -> String {
         format!("{PREFIX}-{}-server-{index}", self.0)
     }
 
-    pub fn agent(&self, index: usize) -> String {
+    pub(crate) fn agent(&self, index: usize) -> String {
         format!("{PREFIX}-{}-agent-{index}", self.0)
     }
 
-    pub fn loadbalancer(&self) -> String {
+    pub(crate) fn loadbalancer(&self) -> String {
         format!("{PREFIX}-{}-serverlb", self.0)
     }
 
     /// The kubeconfig cluster and context name.
-    pub fn kube_context(&self) -> String {
+    pub(crate) fn kube_context(&self) -> String {
         self.prefixed()
     }
 
     /// The kubeconfig user name.
-    pub fn kube_user(&self) -> String {
+    pub(crate) fn kube_user(&self) -> String {
         format!("admin@{PREFIX}-{}", self.0)
     }
 }

@@ -10,21 +10,21 @@ use super::SpecError;
 use super::filter::{NodeFilter, split_filters};
 
 /// The port the Kubernetes API listens on inside every server.
-pub const API_PORT: u16 = 6443;
+pub(crate) const API_PORT: u16 = 6443;
 
 /// k3d's API host when none is given.
-pub const DEFAULT_API_HOST: &str = "0.0.0.0";
+pub(crate) const DEFAULT_API_HOST: &str = "0.0.0.0";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Protocol {
+pub(crate) enum Protocol {
     Tcp,
     Udp,
     Sctp,
 }
 
 impl Protocol {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
@@ -43,25 +43,25 @@ pub struct HostBinding {
 
 /// One `-p` mapping without its node filters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PortMapping {
+pub(crate) struct PortMapping {
     pub host_ip: Option<Ipv4Addr>,
     pub host_port: Option<u16>,
-    pub container_port: u16,
-    pub protocol: Protocol,
+    pub(crate) container_port: u16,
+    pub(crate) protocol: Protocol,
 }
 
 impl PortMapping {
     /// Docker's port key, e.g. `8888/tcp`.
-    pub fn docker_key(&self) -> String {
+    pub(crate) fn docker_key(&self) -> String {
         format!("{}/{}", self.container_port, self.protocol.as_str())
     }
 
     /// The load balancer config key, e.g. `8888.tcp`.
-    pub fn lb_key(&self) -> String {
+    pub(crate) fn lb_key(&self) -> String {
         format!("{}.{}", self.container_port, self.protocol.as_str())
     }
 
-    pub fn binding(&self) -> HostBinding {
+    pub(crate) fn binding(&self) -> HostBinding {
         HostBinding {
             host_ip: self.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
             host_port: self.host_port.map(|p| p.to_string()).unwrap_or_default(),
@@ -147,8 +147,8 @@ impl fmt::Display for PortMapping {
 /// A `-p` flag: the mapping and where it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortFlag {
-    pub mapping: PortMapping,
-    pub filters: Vec<NodeFilter>,
+    pub(crate) mapping: PortMapping,
+    pub(crate) filters: Vec<NodeFilter>,
 }
 
 impl PortFlag {
@@ -166,7 +166,7 @@ impl PortFlag {
 
 /// `--api-port` as written, before name resolution and free-port picking.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiPortSpec {
+pub(crate) struct ApiPortSpec {
     /// `None`: k3d's default host, 0.0.0.0.
     pub host: Option<ApiHost>,
     /// `None`: `random`, a free port picked on the host.
@@ -174,7 +174,7 @@ pub struct ApiPortSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApiHost {
+pub(crate) enum ApiHost {
     Ip(Ipv4Addr),
     Name(String),
 }
@@ -221,21 +221,21 @@ pub struct ApiEndpoint {
 }
 
 impl ApiEndpoint {
-    pub fn binding(&self) -> HostBinding {
+    pub(crate) fn binding(&self) -> HostBinding {
         HostBinding {
             host_ip: self.host_ip.clone(),
             host_port: self.port.to_string(),
         }
     }
 
-    pub fn server_url(&self) -> String {
+    pub(crate) fn server_url(&self) -> String {
         format!("https://{}:{}", self.host, self.port)
     }
 }
 
 /// k3d names the Docker host in the kubeconfig when Docker is remote (`DOCKER_HOST=tcp://H:P`)
 /// and the API host is the default; otherwise the host stays as given.
-pub fn api_host_for_docker_host(api_host: &str, docker_host: Option<&str>) -> String {
+pub(crate) fn api_host_for_docker_host(api_host: &str, docker_host: Option<&str>) -> String {
     if api_host != DEFAULT_API_HOST {
         return api_host.to_owned();
     }

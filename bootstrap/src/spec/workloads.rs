@@ -9,11 +9,11 @@ use serde::Deserialize;
 use super::SpecError;
 
 /// The target triple and profile of `cargo static` (see `.cargo/static.toml`).
-pub const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
-pub const STATIC_PROFILE: &str = "image";
+pub(crate) const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
+pub(crate) const STATIC_PROFILE: &str = "image";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tags {
+pub(crate) enum Tags {
     /// One image per value of a build argument, tagged with the value (`echo-app:v1`, `:v2`).
     PerBuildArg {
         arg: &'static str,
@@ -24,13 +24,13 @@ pub enum Tags {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Workload {
-    pub package: &'static str,
+pub(crate) struct Workload {
+    pub(crate) package: &'static str,
     pub image: &'static str,
-    pub tags: Tags,
+    pub(crate) tags: Tags,
 }
 
-pub const WORKLOADS: &[Workload] = &[
+pub(crate) const WORKLOADS: &[Workload] = &[
     Workload {
         package: "echo-app",
         image: "echo-app",
@@ -48,18 +48,18 @@ pub const WORKLOADS: &[Workload] = &[
 
 /// What `cargo metadata --no-deps` says about the workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkspaceFacts {
-    pub root: PathBuf,
-    pub target_dir: PathBuf,
-    pub packages: Vec<PackageFacts>,
+pub(crate) struct WorkspaceFacts {
+    pub(crate) root: PathBuf,
+    pub(crate) target_dir: PathBuf,
+    pub(crate) packages: Vec<PackageFacts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PackageFacts {
+pub(crate) struct PackageFacts {
     pub name: String,
-    pub version: String,
-    pub dir: PathBuf,
-    pub bins: Vec<String>,
+    pub(crate) version: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) bins: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -84,7 +84,7 @@ struct MetaTarget {
 }
 
 impl WorkspaceFacts {
-    pub fn from_cargo_metadata(json: &str) -> Result<Self, SpecError> {
+    pub(crate) fn from_cargo_metadata(json: &str) -> Result<Self, SpecError> {
         let m: Metadata =
             serde_json::from_str(json).map_err(|e| SpecError::Metadata(e.to_string()))?;
         Ok(Self {
@@ -112,29 +112,29 @@ impl WorkspaceFacts {
         })
     }
 
-    pub fn package(&self, name: &str) -> Option<&PackageFacts> {
+    pub(crate) fn package(&self, name: &str) -> Option<&PackageFacts> {
         self.packages.iter().find(|p| p.name == name)
     }
 }
 
 /// One image to build.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageBuild {
-    pub package: String,
+pub(crate) struct ImageBuild {
+    pub(crate) package: String,
     /// The full reference, `[PREFIX/]image:tag`.
     pub reference: String,
-    pub build_args: BTreeMap<String, String>,
-    pub binary_name: String,
+    pub(crate) build_args: BTreeMap<String, String>,
+    pub(crate) binary_name: String,
     /// Where `cargo static -p <package>` leaves the binary.
-    pub binary_path: PathBuf,
-    pub dockerfile: PathBuf,
+    pub(crate) binary_path: PathBuf,
+    pub(crate) dockerfile: PathBuf,
     /// The file name `--save DIR` writes, e.g. `echo-app-v1.tar`.
-    pub archive_name: String,
+    pub(crate) archive_name: String,
 }
 
 /// Which workloads to build: the named ones (each must exist and be in the workspace), or
 /// by default every workload the workspace has, with the names of those it lacks.
-pub fn select<'a>(
+pub(crate) fn select<'a>(
     names: &[String],
     facts: &WorkspaceFacts,
 ) -> Result<(Vec<&'a Workload>, Vec<&'a str>), SpecError> {
@@ -170,7 +170,7 @@ pub fn select<'a>(
 }
 
 /// The builds of one workload. `prefix` (e.g. `ghcr.io/me`) is put before the image name.
-pub fn builds(
+pub(crate) fn builds(
     w: &Workload,
     facts: &WorkspaceFacts,
     prefix: Option<&str>,

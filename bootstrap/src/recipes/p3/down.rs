@@ -13,12 +13,12 @@ use crate::recipes::steps::Steps;
 /// What `bootstrap down --context` removed.
 #[derive(Debug)]
 pub struct RemovedFromExisting {
-    pub context: String,
-    pub removed: existing::Removed,
+    pub(crate) context: String,
+    pub(crate) removed: existing::Removed,
 }
 
 impl RemovedFromExisting {
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let r = &self.removed;
         if r.applications.is_empty() && r.namespaces.is_empty() && r.cluster_objects.is_empty() {
             return format!(

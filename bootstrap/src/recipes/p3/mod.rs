@@ -23,22 +23,22 @@ use crate::spec::names::ClusterName;
 use crate::spec::ports::{ApiEndpoint, PortFlag};
 
 /// The cluster part 3 runs in, unless told otherwise.
-pub const DEFAULT_CLUSTER: &str = "iot";
+pub(crate) const DEFAULT_CLUSTER: &str = "iot";
 /// The workload Argo CD deploys, and the images of it that are side-loaded.
-pub const APP_IMAGE: &str = "echo-app";
-pub const APP_TAGS: [&str; 2] = ["v1", "v2"];
+pub(crate) const APP_IMAGE: &str = "echo-app";
+pub(crate) const APP_TAGS: [&str; 2] = ["v1", "v2"];
 
 /// Memory part 3 adds to a cluster, in MiB. Argo CD's install.yaml sets no requests, so this
 /// is measured: on the test control plane, after syncing the app, the application-controller,
 /// repo-server, server and Redis took 395 MiB RSS together (`ps -o rss` on their pids); the
 /// three workloads that do not run there (Dex, ApplicationSet, notifications) and a first
 /// sync's peaks make up the rest, with the app's own request (8 MiB).
-pub const ARGOCD_MEMORY_MIB: u64 = 768;
+pub(crate) const ARGOCD_MEMORY_MIB: u64 = 768;
 /// The embedded Git server's request (its manifest, `gitops::gitserver`).
-pub const GIT_SERVER_MEMORY_MIB: u64 = 128;
+pub(crate) const GIT_SERVER_MEMORY_MIB: u64 = 128;
 
 /// The memory part 3's workloads take besides Kubernetes itself, for the preflights.
-pub fn memory_needed_mib(source: &GitSource) -> u64 {
+pub(crate) fn memory_needed_mib(source: &GitSource) -> u64 {
     match source {
         GitSource::Embedded { .. } => ARGOCD_MEMORY_MIB + GIT_SERVER_MEMORY_MIB,
         GitSource::Remote { .. } => ARGOCD_MEMORY_MIB,
@@ -49,9 +49,9 @@ pub fn memory_needed_mib(source: &GitSource) -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ports {
     pub api: u16,
-    pub app: u16,
-    pub argocd: u16,
-    pub git: u16,
+    pub(crate) app: u16,
+    pub(crate) argocd: u16,
+    pub(crate) git: u16,
 }
 
 impl Default for Ports {
@@ -67,7 +67,7 @@ impl Default for Ports {
 
 /// The cluster part 3 runs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// A K3s-in-Docker cluster that bootstrap creates, or resumes.
     Docker,
     /// A cluster the user already has (a real K3s, kind, EKS...): a kubeconfig file (else
@@ -81,7 +81,7 @@ pub enum Target {
 
 /// Where Argo CD reads the app from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GitSource {
+pub(crate) enum GitSource {
     /// A Git server in the cluster, seeded from the local clone (no account anywhere).
     Embedded { owner: String },
     /// A repository of the user's (a public fork, as the subject does it).
@@ -90,39 +90,39 @@ pub enum GitSource {
 
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub target: Target,
+    pub(crate) target: Target,
     /// Whether the end waits for the app to answer over HTTP (a cluster whose containers do
     /// not run, like the test control plane's, cannot).
-    pub probe: bool,
+    pub(crate) probe: bool,
     pub name: ClusterName,
     pub agents: usize,
-    pub node_image: String,
+    pub(crate) node_image: String,
     pub lb_image: String,
     pub ports: Ports,
-    pub source: GitSource,
+    pub(crate) source: GitSource,
     /// The clone bootstrap runs from: images are built from it, the Git server seeded from it.
-    pub workspace: PathBuf,
+    pub(crate) workspace: PathBuf,
     /// Downloads kept between runs (Argo CD's manifest).
-    pub cache_dir: PathBuf,
+    pub(crate) cache_dir: PathBuf,
     /// Where the lab remote's credentials file goes (mode 0600).
-    pub config_dir: PathBuf,
+    pub(crate) config_dir: PathBuf,
     /// The kubeconfig to merge the cluster into, and whether to switch to it.
     pub kubeconfig: PathBuf,
-    pub switch_context: bool,
+    pub(crate) switch_context: bool,
     pub token: String,
     pub fixes: Fixes,
     pub security: NodeSecurity,
-    pub waits: Waits,
+    pub(crate) waits: Waits,
 }
 
 /// How long each wait may take.
 #[derive(Debug, Clone, Copy)]
-pub struct Waits {
+pub(crate) struct Waits {
     pub node: Duration,
-    pub argocd: argocd::Waits,
-    pub git_server: Duration,
-    pub rollout: Duration,
-    pub probe: Duration,
+    pub(crate) argocd: argocd::Waits,
+    pub(crate) git_server: Duration,
+    pub(crate) rollout: Duration,
+    pub(crate) probe: Duration,
 }
 
 impl Default for Waits {
@@ -139,7 +139,7 @@ impl Default for Waits {
 
 /// The cluster of part 3: k3d's shape, every port on 127.0.0.1, Traefik off (nothing in part 3
 /// routes by host, and it would take the load balancer's ports 80/443 for nothing).
-pub fn cluster_options(req: &Request) -> Result<ClusterOptions, Error> {
+pub(crate) fn cluster_options(req: &Request) -> Result<ClusterOptions, Error> {
     let lb = |port: u16| PortFlag::parse(&format!("127.0.0.1:{port}:{port}@loadbalancer"));
     Ok(ClusterOptions {
         name: req.name.clone(),
@@ -167,7 +167,7 @@ pub fn cluster_options(req: &Request) -> Result<ClusterOptions, Error> {
 }
 
 /// The prefix of the labels in which p3 records the parameters its cluster was made with.
-pub const PARAMETER_LABEL_PREFIX: &str = "io.iot-rs.p3.";
+pub(crate) const PARAMETER_LABEL_PREFIX: &str = "io.iot-rs.p3.";
 
 /// p3's parameters that shape the cluster, as the flags that set them and their values: what
 /// a resume must find unchanged.
@@ -184,7 +184,7 @@ fn parameters(req: &Request) -> [(&'static str, String); 7] {
 }
 
 /// The labels in which the cluster records `req`'s parameters.
-pub fn recorded_parameters(req: &Request) -> std::collections::BTreeMap<String, String> {
+pub(crate) fn recorded_parameters(req: &Request) -> std::collections::BTreeMap<String, String> {
     parameters(req)
         .into_iter()
         .map(|(flag, value)| (format!("{PARAMETER_LABEL_PREFIX}{flag}"), value))
@@ -193,7 +193,7 @@ pub fn recorded_parameters(req: &Request) -> std::collections::BTreeMap<String, 
 
 /// Whether an existing cluster, known by its server's labels, may be resumed by `req`: Err
 /// with one sentence naming each difference and the ways out.
-pub fn check_resumable(
+pub(crate) fn check_resumable(
     req: &Request,
     labels: &std::collections::BTreeMap<String, String>,
 ) -> Result<(), String> {
@@ -230,7 +230,7 @@ pub fn check_resumable(
 }
 
 /// The credentials file of the `lab` remote of one cluster.
-pub fn credentials_file(config_dir: &Path, cluster: &ClusterName) -> PathBuf {
+pub(crate) fn credentials_file(config_dir: &Path, cluster: &ClusterName) -> PathBuf {
     config_dir.join(cluster.as_str()).join("git-credentials")
 }
 

@@ -33,17 +33,17 @@ pub enum ClusterLayer {
 /// What `bootstrap status` shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
-    pub cluster: ClusterLayer,
-    pub argocd: Option<Result<(), String>>,
+    pub(crate) cluster: ClusterLayer,
+    pub(crate) argocd: Option<Result<(), String>>,
     /// The Application's one-line state, and whether it is Synced and Healthy.
-    pub application: Option<(String, bool)>,
+    pub(crate) application: Option<(String, bool)>,
     /// The URL asked (None: not asked) and its answer (None: no answer).
-    pub app: Option<(String, Option<String>)>,
+    pub(crate) app: Option<(String, Option<String>)>,
 }
 
 impl Status {
     /// Every layer there and fine: the exit code of `bootstrap status` is 0 then, 1 otherwise.
-    pub fn all_fine(&self) -> bool {
+    pub(crate) fn all_fine(&self) -> bool {
         let cluster = match &self.cluster {
             ClusterLayer::Docker { found, .. } => found
                 .as_ref()
@@ -56,7 +56,7 @@ impl Status {
             && self.app.as_ref().is_none_or(|(_, answer)| answer.is_some())
     }
 
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         match &self.cluster {
             ClusterLayer::Docker { name, found: None } => {

@@ -5,24 +5,24 @@ use crate::gitops::application;
 /// What `bootstrap p3` prints at the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
-    pub cluster: String,
-    pub context: String,
+    pub(crate) cluster: String,
+    pub(crate) context: String,
     /// The kubeconfig file (or `$KUBECONFIG` list) holding the context.
     pub kubeconfig: String,
-    pub app_url: String,
-    pub served: String,
-    pub argocd_url: String,
+    pub(crate) app_url: String,
+    pub(crate) served: String,
+    pub(crate) argocd_url: String,
     pub admin_password: Option<String>,
-    pub source_url: String,
+    pub(crate) source_url: String,
     pub revision: String,
     /// The `lab` remote, for the embedded Git server: (remote, host URL, branch).
-    pub lab: Option<(String, String, String)>,
-    pub notes: Vec<String>,
+    pub(crate) lab: Option<(String, String, String)>,
+    pub(crate) notes: Vec<String>,
 }
 
 impl Summary {
     /// The next command to run.
-    pub fn next_command(&self) -> String {
+    pub(crate) fn next_command(&self) -> String {
         let probe = format!("--probe {}", self.app_url);
         match &self.lab {
             Some((remote, _, _)) => format!("gitops-bumper v2 --remote {remote} --wait {probe}"),
@@ -33,7 +33,7 @@ impl Summary {
         }
     }
 
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         let mut line = |k: &str, v: &str| out.push_str(&format!("  {k:<14}{v}\n"));
         line("app", &format!("{} → {}", self.app_url, self.served));
