@@ -1,1 +1,3 @@
 //! lab-gitops: what `bootstrap` and `gitops-bumper` share.
+
+pub mod diagnose;
