@@ -97,6 +97,10 @@ pub enum Command {
     Images(ImagesArgs),
     /// Check that this machine can run a cluster: Docker, cgroups, memory, ports, images
     Doctor(DoctorArgs),
+    /// Read a cluster (read-only) and name each root cause of what does not run, with its
+    /// evidence and its fix; exit 0 when nothing is found, 1 when something is, 3 when the
+    /// cluster cannot be read
+    Diagnose(DiagnoseArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -416,6 +420,26 @@ pub struct DownArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// The kubeconfig context (default: the file's current one)
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// A namespace to diagnose, repeatable (default: the context's namespace, else `default`);
+    /// nodes and the cluster DNS are always diagnosed
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Vec<String>,
+    /// Every namespace
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+    /// text: one block per finding; json: an array of {cause, object, summary, evidence, fix, related}
+    #[arg(short = 'o', long, value_enum, default_value_t = crate::diagnose::Format::Text)]
+    pub output: crate::diagnose::Format,
+}
+
+#[derive(Debug, Args)]
 pub struct DoctorArgs {
     #[command(flatten)]
     pub shape: ShapeArgs,
@@ -508,6 +532,16 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
                 ),
             }
             Ok(0)
+        }
+        Command::Diagnose(a) => {
+            crate::diagnose::run(crate::diagnose::Request {
+                kubeconfig: a.kubeconfig,
+                context: a.context,
+                namespaces: a.namespace,
+                all_namespaces: a.all_namespaces,
+                format: a.output,
+            })
+            .await
         }
         Command::Doctor(a) => {
             let engine = Engine::connect().await;

@@ -11,6 +11,7 @@
 //!   [`recipes::steps::Steps`], which `bootstrap p3` reuses.
 
 pub mod cli;
+pub mod diagnose;
 pub mod docker;
 pub mod download;
 pub mod error;

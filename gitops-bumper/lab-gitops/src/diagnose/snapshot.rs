@@ -148,7 +148,13 @@ pub async fn gather(client: &Client, scope: &Scope) -> Result<Snapshot, Diagnose
             .extend(list_in::<ReplicaSet>(client, *ns, &all, u).await?);
     }
     snap.applications = applications(client, scope, &mut snap.unreadable).await?;
-    snap.previous_logs = previous_logs(client, &snap.pods).await;
+    let serving: Vec<String> = snap
+        .nodes
+        .iter()
+        .filter(|n| kubelet_port(n) > 0)
+        .map(|n| n.name_any())
+        .collect();
+    snap.previous_logs = previous_logs(client, &snap.pods, &serving).await;
     Ok(snap)
 }
 
@@ -257,14 +263,31 @@ async fn applications(
         .collect())
 }
 
-/// The containers whose previous instance ended: their last log lines say why. Missing logs
-/// (no kubelet answering, a simulated node, a log already rotated) are simply left out.
+/// The port a node's kubelet serves logs on; 0 when it serves none (kwok's simulated nodes).
+fn kubelet_port(node: &Node) -> i32 {
+    node.status
+        .as_ref()
+        .and_then(|s| s.daemon_endpoints.as_ref())
+        .and_then(|d| d.kubelet_endpoint.as_ref())
+        .map(|e| e.port)
+        .unwrap_or(0)
+}
+
+/// The containers whose previous instance ended: their last log lines say why. Only asked of
+/// nodes whose kubelet serves an endpoint (the API server answers 500 for the others, and the
+/// client logs that as an error). Missing logs (a kubelet not answering, a log already
+/// rotated) are simply left out.
 async fn previous_logs(
     client: &Client,
     pods: &[Pod],
+    serving_nodes: &[String],
 ) -> BTreeMap<(String, String, String), Vec<String>> {
     let mut logs = BTreeMap::new();
     for pod in pods {
+        let node = pod.spec.as_ref().and_then(|s| s.node_name.as_ref());
+        if !node.is_some_and(|n| serving_nodes.contains(n)) {
+            continue;
+        }
         let ns = pod.namespace().unwrap_or_default();
         let name = pod.name_any();
         let statuses = pod.status.as_ref().into_iter().flat_map(|s| {
