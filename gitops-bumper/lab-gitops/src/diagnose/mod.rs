@@ -78,17 +78,15 @@ pub fn diagnose(snapshot: &Snapshot) -> Vec<Finding> {
         }
         findings.push(app);
     }
-    // The DNS Deployment's own pods diagnosed (with -A or -n kube-system) say more.
-    let objects: Vec<(Cause, ObjectRef)> = findings
+    // With kube-system in scope, the DNS Deployment's pods are diagnosed too: a precise cause
+    // of theirs stays beside coredns-not-ready (which says what it breaks), a mere "not ready"
+    // is what coredns-not-ready already says.
+    let dns: Vec<ObjectRef> = findings
         .iter()
-        .map(|f| (f.cause, f.object.clone()))
+        .filter(|f| f.cause == Cause::CorednsNotReady)
+        .map(|f| f.object.clone())
         .collect();
-    findings.retain(|f| {
-        f.cause != Cause::CorednsNotReady
-            || !objects
-                .iter()
-                .any(|(c, o)| *o == f.object && *c != Cause::CorednsNotReady)
-    });
+    findings.retain(|f| f.cause != Cause::PodNotReady || !dns.contains(&f.object));
     for f in &mut findings {
         dedup_in_order(&mut f.related);
     }
@@ -225,6 +223,39 @@ mod tests {
             "argocd",
             "playground"
         )));
+    }
+
+    #[test]
+    fn cluster_dns_not_ready_is_said_once_and_a_precise_pod_cause_stays_beside_it() {
+        let dns = |replicas: i32| -> k8s_openapi::api::apps::v1::Deployment {
+            obj(
+                json!({"metadata": {"name": "coredns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
+                "spec": {"replicas": replicas, "selector": {}, "template": {}}, "status": {"readyReplicas": 0}}),
+            )
+        };
+        let pod = |state: serde_json::Value| -> k8s_openapi::api::core::v1::Pod {
+            obj(json!({
+                "metadata": {"name": "coredns-7c-x", "namespace": "kube-system", "labels": {"pod-template-hash": "7c"},
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "coredns-7c", "uid": "u", "controller": true}]},
+                "spec": {"nodeName": "kwok-node-0", "containers": [{"name": "coredns", "image": "coredns"}]},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
+                    "containerStatuses": [{"name": "coredns", "image": "coredns", "imageID": "", "ready": false,
+                        "restartCount": 0, "state": state}]}
+            }))
+        };
+        let not_ready = Snapshot {
+            dns_deployments: vec![dns(1)],
+            pods: vec![pod(json!({"running": {}}))],
+            ..Snapshot::default()
+        };
+        let causes: Vec<Cause> = diagnose(&not_ready).iter().map(|f| f.cause).collect();
+        assert_eq!(causes, vec![Cause::CorednsNotReady]);
+        let pulling = Snapshot {
+            pods: vec![pod(json!({"waiting": {"reason": "ImagePullBackOff"}}))],
+            ..not_ready
+        };
+        let causes: Vec<Cause> = diagnose(&pulling).iter().map(|f| f.cause).collect();
+        assert_eq!(causes, vec![Cause::CorednsNotReady, Cause::ImagePullFailed]);
     }
 
     #[test]
