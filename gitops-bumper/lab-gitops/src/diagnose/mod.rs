@@ -26,7 +26,9 @@ pub async fn run(client: &kube::Client, scope: &Scope) -> Result<Vec<Finding>, D
 
 /// Every root cause in `snapshot`, one finding each; nothing found is an empty list.
 pub fn diagnose(snapshot: &Snapshot) -> Vec<Finding> {
-    let mut findings = rules::cluster::check(snapshot);
+    // The scope's own objects first; then the cluster's (nodes, DNS), which every scope
+    // shows.
+    let mut findings = Vec::new();
     let mut workload = rules::scheduling::check(snapshot);
     workload.extend(rules::pods::check(snapshot));
     let storage = rules::storage::check(snapshot);
@@ -78,6 +80,7 @@ pub fn diagnose(snapshot: &Snapshot) -> Vec<Finding> {
         }
         findings.push(app);
     }
+    findings.extend(rules::cluster::check(snapshot));
     // With kube-system in scope, the DNS Deployment's pods are diagnosed too: a precise cause
     // of theirs stays beside coredns-not-ready (which says what it breaks), a mere "not ready"
     // is what coredns-not-ready already says.
@@ -255,7 +258,7 @@ mod tests {
             ..not_ready
         };
         let causes: Vec<Cause> = diagnose(&pulling).iter().map(|f| f.cause).collect();
-        assert_eq!(causes, vec![Cause::CorednsNotReady, Cause::ImagePullFailed]);
+        assert_eq!(causes, vec![Cause::ImagePullFailed, Cause::CorednsNotReady]);
     }
 
     #[test]

@@ -245,6 +245,19 @@ fn taint_text(t: &Taint) -> String {
     }
 }
 
+fn toleration_text(t: &Toleration) -> String {
+    let key = t.key.as_deref().filter(|k| !k.is_empty()).unwrap_or("*");
+    let what = match (t.operator.as_deref(), t.value.as_deref()) {
+        (Some("Exists"), _) => key.to_owned(),
+        (_, Some(v)) => format!("{key}={v}"),
+        _ => key.to_owned(),
+    };
+    match t.effect.as_deref().filter(|e| !e.is_empty()) {
+        Some(e) => format!("{what}:{e}"),
+        None => what,
+    }
+}
+
 fn amount(resource: &str, v: f64) -> String {
     if resource == "cpu" {
         cpu_text(v)
@@ -364,18 +377,22 @@ fn finding(snap: &Snapshot, pod: &Pod) -> Option<Finding> {
                     }
                 }
             }
-            let tolerations = pod
+            let tolerations: Vec<String> = pod
                 .spec
                 .as_ref()
                 .and_then(|s| s.tolerations.as_ref())
-                .map(|t| t.len())
-                .unwrap_or(0);
+                .into_iter()
+                .flatten()
+                .map(toleration_text)
+                .collect();
+            // Admission adds tolerations of its own (not-ready, unreachable): show them all,
+            // so that the missing one is plain.
             f = f.evidence(
                 format!("{path}.tolerations"),
-                if tolerations == 0 {
+                if tolerations.is_empty() {
                     "(none)".to_owned()
                 } else {
-                    format!("{tolerations}, none matching")
+                    tolerations.join(", ")
                 },
             );
             let (node, t) = taints.first().cloned().unwrap_or_else(|| {
@@ -568,7 +585,8 @@ mod tests {
             json!({"taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]}),
         ));
         let p = pending(
-            json!({"containers": [{"name": "app", "image": "x"}]}),
+            json!({"containers": [{"name": "app", "image": "x"}],
+                "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]}),
             "0/1 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}.",
         );
         let f = &check(&snap(p.clone(), vec![n.clone()]))[0];
@@ -577,7 +595,10 @@ mod tests {
             f.evidence_value("node kwok-node-0 spec.taints"),
             Some("dedicated=gpu:NoSchedule")
         );
-        assert_eq!(f.evidence_value("spec.tolerations"), Some("(none)"));
+        assert_eq!(
+            f.evidence_value("spec.tolerations"),
+            Some("node.kubernetes.io/not-ready:NoExecute")
+        );
         assert!(
             f.fix
                 .contains("kubectl taint node kwok-node-0 dedicated=gpu:NoSchedule-"),
