@@ -147,7 +147,19 @@ fn application(app: &DynamicObject) -> Vec<Finding> {
     let operation = &status["operationState"];
     let phase = s(&operation["phase"]);
     let sync_error = conditions.iter().find(|c| s(&c["type"]) == "SyncError");
-    if matches!(phase, "Failed" | "Error") || sync_error.is_some() {
+    // An automated sync that fails is retried, and stays Running meanwhile: its retries and
+    // its failed resources say it failed already.
+    let retrying = phase == "Running"
+        && (operation["retryCount"].as_i64().unwrap_or(0) > 0
+            || s(&operation["message"])
+                .to_lowercase()
+                .contains("retrying attempt")
+            || operation["syncResult"]["resources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| s(&r["status"]) == "SyncFailed"));
+    if matches!(phase, "Failed" | "Error") || sync_error.is_some() || retrying {
         out.push(sync_failed(&object, operation, sync_error));
     }
     let health = s(&status["health"]["status"]);
@@ -421,6 +433,31 @@ mod tests {
             vec![ObjectRef::namespaced("Deployment", "dev", "playground")]
         );
         assert!(f.fix.contains("argocd app sync playground"));
+    }
+
+    #[test]
+    fn an_automated_sync_failing_through_its_retries_is_a_sync_error() {
+        let a = app(
+            json!({"sync": {"status": "OutOfSync"}, "health": {"status": "Missing"},
+            "operationState": {"phase": "Running", "retryCount": 2,
+                "message": "one or more objects failed to apply, reason: Service \"playground\" is invalid: spec.ports[0].port: Invalid value: 0. Retrying attempt #3 at 10:01AM.",
+                "syncResult": {"resources": [{"kind": "Service", "namespace": "dev", "name": "playground", "status": "SyncFailed",
+                    "message": "Service \"playground\" is invalid: spec.ports[0].port: Invalid value: 0"}]}}}),
+            true,
+        );
+        let found = check(&snap(vec![a]));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].cause, Cause::ApplicationSyncError);
+        assert_eq!(
+            found[0].related,
+            vec![ObjectRef::namespaced("Service", "dev", "playground")]
+        );
+        // A first attempt still running is not judged.
+        let running = app(
+            json!({"sync": {"status": "OutOfSync"}, "operationState": {"phase": "Running", "message": "waiting for healthy state of apps/Deployment/playground"}}),
+            true,
+        );
+        assert!(check(&snap(vec![running])).is_empty());
     }
 
     #[test]

@@ -143,6 +143,7 @@ fn pull_problem(reason: &str, message: &str) -> PullProblem {
         "no basic auth credentials",
         "access denied",
         "denied",
+        "authoriz",
         "401",
         "403 forbidden",
         "forbidden",
@@ -221,10 +222,17 @@ fn image_pull(
                 image.split([':', '@']).next().unwrap_or(&image)
             ),
         ),
+        // Docker Hub answers the same for a repository that does not exist.
         PullProblem::Unauthorized if secrets.is_empty() => (
-            format!(
-                "image {image} is in a private registry ({registry}) and the pod has no imagePullSecrets"
-            ),
+            if registry_message.contains("does not exist") {
+                format!(
+                    "registry {registry} refuses {image}: the repository does not exist, or it is private and the pod has no imagePullSecrets"
+                )
+            } else {
+                format!(
+                    "image {image} is in a private registry ({registry}) and the pod has no imagePullSecrets"
+                )
+            },
             format!(
                 "create a pull secret and reference it: kubectl {}create secret docker-registry regcred --docker-server={registry} --docker-username=<user> --docker-password=<token>; then add to {path}: imagePullSecrets: [{{name: regcred}}] (or attach it to the ServiceAccount: kubectl {}patch serviceaccount default -p '{{\"imagePullSecrets\":[{{\"name\":\"regcred\"}}]}}')",
                 ns_flag(&object),
@@ -238,9 +246,9 @@ fn image_pull(
             ),
             format!(
                 "check that secret {} holds a valid login for {registry} (kubectl {}get secret {} -o jsonpath='{{.data.\\.dockerconfigjson}}' | base64 -d), and that this account may read the repository",
-                secrets[0],
+                secrets.first().map(String::as_str).unwrap_or_default(),
                 ns_flag(&object),
-                secrets[0]
+                secrets.first().map(String::as_str).unwrap_or_default()
             ),
         ),
         PullProblem::Unreachable => (
@@ -707,6 +715,30 @@ mod tests {
             f.fix
         );
         assert!(f.fix.contains("imagePullSecrets"));
+        assert!(f.summary.contains("no imagePullSecrets"), "{}", f.summary);
+        // With a secret that the registry refuses, the secret is what to check.
+        let mut with_secret = p_with_secret();
+        let f = &check(&snap(vec![with_secret.clone()]))[0];
+        assert!(f.fix.contains("check that secret regcred"), "{}", f.fix);
+        with_secret.spec.as_mut().unwrap().image_pull_secrets = None;
+        let hub = &check(&snap(vec![with_secret]))[0];
+        assert!(
+            hub.summary.contains("does not exist, or it is private"),
+            "{}",
+            hub.summary
+        );
+    }
+
+    fn p_with_secret() -> Pod {
+        pod(
+            "hub",
+            json!({"nodeName": "n", "imagePullSecrets": [{"name": "regcred"}],
+                "containers": [{"name": "app", "image": "acme/private:1.0"}]}),
+            json!({"phase": "Pending", "containerStatuses": [{"name": "app", "image": "acme/private:1.0",
+                "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "ErrImagePull",
+                "message": "pull access denied for acme/private, repository does not exist or may require 'docker login': denied: requested access to the resource is denied"}}}]}),
+        )
     }
 
     #[test]
