@@ -370,7 +370,15 @@ fn diagnose_names_each_broken_state_on_a_real_control_plane() {
         ),
     );
     let scenarios: Vec<(&str, String)> = vec![
-        ("clean", format!("{clean_app}---\n{}", service("web", "app: web", "http"))),
+        (
+            "clean",
+            format!(
+                "{clean_app}---\n{}---\n{}",
+                service("web", "app: web", "http"),
+                // An unknown value asks for nothing: the pod becomes ready like any other.
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: plain\n  annotations: {kwok.iot-rs.dev/simulate: none}\nspec:\n  containers: [{name: app, image: echo-app:v1}]\n"
+            ),
+        ),
         (
             "insufficient",
             deployment(
@@ -1144,6 +1152,12 @@ spec:
             )
         },
     );
+
+    // A usage error is clap's 2.
+    let out = plane.diagnose(&["-n", "clean", "-A"]);
+    v.check(out.status.code() == Some(2), || {
+        format!("-n with -A exited {:?}", out.status.code())
+    });
 
     assert!(
         v.0.is_empty(),
