@@ -222,12 +222,13 @@ fn misfits(pod: &Pod, node: &Node) -> Vec<Misfit> {
     let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
     for resource in ["cpu", "memory"] {
         let requested = request(pod, resource);
+        // A node that reports no allocatable (no kubelet ever did) offers nothing, as the
+        // scheduler counts it.
         let offered = allocatable
             .and_then(|a| a.get(resource))
-            .and_then(|q| quantity(&q.0));
-        if let Some(offered) = offered
-            && requested > offered
-        {
+            .and_then(|q| quantity(&q.0))
+            .unwrap_or(0.0);
+        if requested > offered {
             out.push(Misfit::Resources {
                 resource,
                 requested,
@@ -560,6 +561,22 @@ mod tests {
             f.evidence_value("status.conditions[PodScheduled].message")
                 .unwrap()
                 .contains("Insufficient cpu")
+        );
+        assert!(f.fix.contains("--requests=cpu=16"), "{}", f.fix);
+    }
+
+    #[test]
+    fn a_node_that_reports_nothing_offers_nothing() {
+        let silent: Node = obj(json!({"metadata": {"name": "silent"}}));
+        let p = pending(
+            json!({"containers": [{"name": "app", "image": "x", "resources": {"requests": {"cpu": "32"}}}]}),
+            "0/2 nodes are available: 2 Insufficient cpu.",
+        );
+        let f = &check(&snap(p, vec![node("kwok-node-0"), silent]))[0];
+        assert_eq!(f.cause, Cause::PodUnschedulableInsufficientResources);
+        assert_eq!(
+            f.evidence_value("node silent status.allocatable.cpu"),
+            Some("0")
         );
         assert!(f.fix.contains("--requests=cpu=16"), "{}", f.fix);
     }
