@@ -542,6 +542,22 @@ spec:
             "ingress-controller",
             format!("{}---\n{}", service("web", "app: web", "80"), ingress(Some("lab"), "web", 80)),
         ),
+        (
+            "create-failed",
+            deployment("web", 1, "", &container("echo-app:v1", ""))
+                .replace("    spec:\n      containers:", "    spec:\n      serviceAccountName: robot\n      containers:"),
+        ),
+        (
+            "ingress-tls",
+            format!(
+                "{}---\n{}",
+                service("web", "app: web", "80"),
+                ingress(Some("lab"), "web", 80).replace(
+                    "spec:\n  ingressClassName: lab\n",
+                    "spec:\n  ingressClassName: lab\n  tls: [{hosts: [web.local], secretName: web-tls}]\n"
+                )
+            ),
+        ),
     ];
     plane.must(
         &["apply", "-f", "-"],
@@ -842,6 +858,30 @@ spec: {controller: example.com/lab-ingress}
         "IngressClass lab spec.controller",
         "example.com/lab-ingress",
     );
+
+    let f = v.expect(
+        &plane,
+        &["-n", "create-failed"],
+        "pod-create-failed",
+        "Deployment",
+        Some("create-failed"),
+        "web",
+    );
+    v.evidence_contains(&f, "message", "serviceaccount \"robot\" not found");
+    v.fix_mentions(
+        &f,
+        &["kubectl -n create-failed create serviceaccount robot"],
+    );
+    let f = v.expect(
+        &plane,
+        &["-n", "ingress-tls"],
+        "ingress-tls-secret-missing",
+        "Ingress",
+        Some("ingress-tls"),
+        "web",
+    );
+    v.evidence_is(&f, "spec.tls[0].secretName", "web-tls");
+    v.fix_mentions(&f, &["create secret tls web-tls"]);
 
     // --- Argo CD: a repository it cannot reach, for real; the other states as Argo CD records
     // them (making them for real needs a Git server; the loop test has one).

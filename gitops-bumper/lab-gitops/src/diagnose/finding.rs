@@ -26,6 +26,9 @@ pub enum Cause {
     OomKilled,
     /// The container cannot start: a missing ConfigMap, Secret or key (CreateContainerConfigError).
     ContainerConfigError,
+    /// A workload's controller cannot create its pods (a missing ServiceAccount, a quota,
+    /// admission): ReplicaFailure, or FailedCreate events.
+    PodCreateFailed,
     /// A readiness probe aimed at a port the container does not declare.
     ReadinessProbePort,
     /// A readiness probe on a declared port that keeps failing.
@@ -44,6 +47,8 @@ pub enum Cause {
     IngressNoClass,
     /// An Ingress whose class exists but that no controller has admitted.
     IngressNoController,
+    /// An Ingress whose TLS Secret does not exist.
+    IngressTlsSecretMissing,
     /// An Argo CD Application whose source repository cannot be reached or read.
     ApplicationRepoUnreachable,
     /// An Argo CD Application that cannot render or compare its source (ComparisonError).

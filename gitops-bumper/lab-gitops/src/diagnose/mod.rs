@@ -57,6 +57,7 @@ pub fn diagnose(snapshot: &Snapshot) -> Vec<Finding> {
         }
     }
     findings.extend(merge(workload));
+    findings.extend(rules::workloads::check(snapshot));
     findings.extend(storage);
     findings.extend(services.findings);
     findings.extend(rules::ingress::check(snapshot));

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -74,6 +74,8 @@ pub struct Snapshot {
     pub(crate) storage_classes: Vec<StorageClass>,
     pub(crate) events: Vec<Event>,
     pub(crate) replica_sets: Vec<ReplicaSet>,
+    /// (namespace, name) of the Secrets in scope: their names only, never their data.
+    pub(crate) secret_names: Vec<(String, String)>,
     /// Deployments labelled `k8s-app=kube-dns` in kube-system.
     pub(crate) dns_deployments: Vec<Deployment>,
     /// Argo CD Applications in the scope, or whose destination namespace is in it.
@@ -146,6 +148,8 @@ pub async fn gather(client: &Client, scope: &Scope) -> Result<Snapshot, Diagnose
             .extend(list_in::<Event>(client, *ns, &all, u).await?);
         snap.replica_sets
             .extend(list_in::<ReplicaSet>(client, *ns, &all, u).await?);
+        snap.secret_names
+            .extend(secret_names(client, *ns, u).await?);
     }
     snap.applications = applications(client, scope, &mut snap.unreadable).await?;
     let serving: Vec<String> = snap
@@ -236,6 +240,29 @@ where
         None => format!("{} in all namespaces", plural::<K>()),
     };
     tolerate(api.list(params).await.map(|l| l.items), what, unreadable)
+}
+
+/// Secrets by name only: a metadata list, so no secret's data is ever read.
+async fn secret_names(
+    client: &Client,
+    namespace: Option<&str>,
+    unreadable: &mut Vec<String>,
+) -> Result<Vec<(String, String)>, DiagnoseError> {
+    let api: Api<Secret> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let what = match namespace {
+        Some(ns) => format!("secrets in namespace {ns}"),
+        None => "secrets in all namespaces".to_owned(),
+    };
+    let result = api.list_metadata(&ListParams::default()).await.map(|l| {
+        l.items
+            .into_iter()
+            .map(|m| (m.namespace().unwrap_or_default(), m.name_any()))
+            .collect()
+    });
+    tolerate(result, what, unreadable)
 }
 
 /// Applications live in Argo CD's namespace while what they deploy lives elsewhere: the scope

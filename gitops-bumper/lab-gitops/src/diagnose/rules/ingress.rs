@@ -15,6 +15,7 @@ pub(crate) fn check(snap: &Snapshot) -> Vec<Finding> {
     for ing in &snap.ingresses {
         let before = out.len();
         out.extend(backends(snap, ing));
+        out.extend(tls_secrets(snap, ing));
         let class = class(snap, ing, &mut out);
         if out.len() == before
             && let Some(class) = class
@@ -134,6 +135,44 @@ fn backends(snap: &Snapshot, ing: &Ingress) -> Vec<Finding> {
                 object.name
             ))
             .related(ObjectRef::namespaced("Service", &ns, &service.name)),
+        );
+    }
+    out
+}
+
+fn tls_secrets(snap: &Snapshot, ing: &Ingress) -> Vec<Finding> {
+    // Secrets not listed (forbidden) cannot be judged missing.
+    if snap.unreadable.iter().any(|u| u.starts_with("secrets")) {
+        return Vec::new();
+    }
+    let ns = ing.namespace().unwrap_or_default();
+    let object = ingress_ref(ing);
+    let mut out = Vec::new();
+    let tls = ing.spec.as_ref().and_then(|s| s.tls.as_ref());
+    for (i, entry) in tls.into_iter().flatten().enumerate() {
+        let Some(secret) = entry.secret_name.as_deref().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        if snap
+            .secret_names
+            .iter()
+            .any(|(n, s)| *n == ns && s == secret)
+        {
+            continue;
+        }
+        let hosts = entry.hosts.clone().unwrap_or_default().join(", ");
+        out.push(
+            Finding::new(
+                Cause::IngressTlsSecretMissing,
+                object.clone(),
+                format!("Ingress {} serves TLS for {hosts} with Secret {secret}, which does not exist in namespace {ns}", object.name),
+            )
+            .evidence(format!("spec.tls[{i}].secretName"), secret)
+            .evidence(format!("spec.tls[{i}].hosts"), hosts.clone())
+            .fix(format!(
+                "create it from the certificate and key: kubectl -n {ns} create secret tls {secret} --cert=<cert.pem> --key=<key.pem> (or let cert-manager issue it), or fix spec.tls[{i}].secretName"
+            ))
+            .related(ObjectRef::namespaced("Secret", &ns, secret)),
         );
     }
     out
@@ -338,6 +377,30 @@ mod tests {
         let f = &check(&s)[0];
         assert_eq!(f.cause, Cause::IngressNoClass);
         assert_eq!(f.evidence_value("default IngressClass"), Some("(none)"));
+    }
+
+    #[test]
+    fn a_tls_secret_that_does_not_exist_is_named() {
+        let mut ing = ingress(Some("traefik"), "web", json!({"number": 80}), true);
+        ing.spec.as_mut().unwrap().tls = Some(vec![obj(
+            json!({"hosts": ["web.local"], "secretName": "web-tls"}),
+        )]);
+        let mut s = snap(ing);
+        let f = &check(&s)[0];
+        assert_eq!(f.cause, Cause::IngressTlsSecretMissing);
+        assert_eq!(f.evidence_value("spec.tls[0].secretName"), Some("web-tls"));
+        assert!(
+            f.fix.contains("kubectl -n dev create secret tls web-tls"),
+            "{}",
+            f.fix
+        );
+        s.secret_names.push(("dev".into(), "web-tls".into()));
+        assert!(check(&s).is_empty());
+        // Not allowed to list Secrets: nothing can be said.
+        s.secret_names.clear();
+        s.unreadable
+            .push("secrets in namespace dev (forbidden)".into());
+        assert!(check(&s).is_empty());
     }
 
     #[test]

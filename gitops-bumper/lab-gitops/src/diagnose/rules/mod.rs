@@ -8,6 +8,7 @@ pub(crate) mod pods;
 pub(crate) mod scheduling;
 pub(crate) mod services;
 pub(crate) mod storage;
+pub(crate) mod workloads;
 
 use std::collections::BTreeMap;
 
@@ -100,7 +101,7 @@ pub(crate) fn last_event<'a>(
         .max_by_key(|e| event_time(e))
 }
 
-fn event_time(e: &Event) -> Option<String> {
+pub(crate) fn event_time(e: &Event) -> Option<String> {
     e.last_timestamp
         .as_ref()
         .map(|t| t.0.to_string())
