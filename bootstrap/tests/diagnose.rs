@@ -883,6 +883,98 @@ spec: {controller: example.com/lab-ingress}
     v.evidence_is(&f, "spec.tls[0].secretName", "web-tls");
     v.fix_mentions(&f, &["create secret tls web-tls"]);
 
+    // --- States written as a kubelet would write them, with `kubectl patch
+    // --subresource=status` on pods kwok made ready first: kwok leaves them as written.
+    plane.namespace("patched");
+    plane.apply(
+        "patched",
+        "apiVersion: v1
+kind: Pod
+metadata: {name: mounts}
+spec:
+  containers: [{name: app, image: echo-app:v1}]
+  volumes: [{name: config, configMap: {name: web-config}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pulls}
+spec:
+  containers: [{name: app, image: 'nginx:1.99-nope'}]
+",
+    );
+    for pod in ["mounts", "pulls"] {
+        plane.must(
+            &[
+                "wait",
+                "-n",
+                "patched",
+                "--for=condition=Ready",
+                &format!("pod/{pod}"),
+                "--timeout=60s",
+            ],
+            None,
+        );
+    }
+    plane.must(
+        &[
+            "patch", "-n", "patched", "pod", "mounts", "--subresource=status", "--type=merge", "-p",
+            r#"{"status":{"phase":"Pending","conditions":[{"type":"Ready","status":"False","reason":"ContainersNotReady"}],"containerStatuses":[{"name":"app","image":"echo-app:v1","imageID":"","ready":false,"restartCount":0,"state":{"waiting":{"reason":"ContainerCreating"}}}]}}"#,
+        ],
+        None,
+    );
+    plane.must(
+        &["create", "-n", "patched", "-f", "-"],
+        Some(
+            "apiVersion: v1
+kind: Event
+metadata: {name: mounts.failedmount}
+involvedObject: {kind: Pod, namespace: patched, name: mounts}
+reason: FailedMount
+type: Warning
+message: 'MountVolume.SetUp failed for volume \"config\" : configmap \"web-config\" not found'
+source: {component: kubelet}
+lastTimestamp: '2026-01-01T00:00:00Z'
+",
+        ),
+    );
+    plane.must(
+        &[
+            "patch", "-n", "patched", "pod", "pulls", "--subresource=status", "--type=merge", "-p",
+            r#"{"status":{"phase":"Pending","conditions":[{"type":"Ready","status":"False","reason":"ContainersNotReady"}],"containerStatuses":[{"name":"app","image":"nginx:1.99-nope","imageID":"","ready":false,"restartCount":0,"state":{"waiting":{"reason":"ErrImagePull","message":"rpc error: code = NotFound desc = failed to pull and unpack image \"docker.io/library/nginx:1.99-nope\": failed to resolve reference \"docker.io/library/nginx:1.99-nope\": docker.io/library/nginx:1.99-nope: not found"}}}]}}"#,
+        ],
+        None,
+    );
+    let f = v.expect(
+        &plane,
+        &["-n", "patched"],
+        "container-config-error",
+        "Pod",
+        Some("patched"),
+        "mounts",
+    );
+    v.evidence_contains(
+        &f,
+        "event FailedMount",
+        "configmap \"web-config\" not found",
+    );
+    v.fix_mentions(&f, &["configmap web-config"]);
+    let f = v.expect(
+        &plane,
+        &["-n", "patched"],
+        "image-pull-failed",
+        "Pod",
+        Some("patched"),
+        "pulls",
+    );
+    v.evidence_contains(&f, "registry message", "nginx:1.99-nope: not found");
+    v.fix_mentions(&f, &["kubectl -n patched set image pod/pulls app="]);
+    // Still as written a moment later: kwok did not make them ready again.
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stdout) = plane.json(&["-n", "patched"]);
+    v.check(findings.len() == 2, || {
+        format!("patched: both states kept:\n{stdout}")
+    });
+
     // --- Argo CD: a repository it cannot reach, for real; the other states as Argo CD records
     // them (making them for real needs a Git server; the loop test has one).
     match &argocd {

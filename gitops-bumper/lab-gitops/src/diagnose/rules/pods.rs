@@ -81,6 +81,24 @@ fn container_finding(snap: &Snapshot, pod: &Pod, c: &ContainerStatus) -> Option<
             waiting.and_then(|w| w.message.as_deref()),
         ));
     }
+    // Stuck creating: the kubelet's reason is in the pod's last FailedMount (a ConfigMap or
+    // Secret volume that does not exist) or FailedCreatePodSandBox event.
+    if reason == "ContainerCreating" {
+        let event = last_event(
+            snap,
+            &pod_ref(pod),
+            &["FailedMount", "FailedCreatePodSandBox"],
+        );
+        if let Some(e) = event {
+            let why = e.reason.clone().unwrap_or_default();
+            return Some(
+                config_error(snap, pod, c, reason, e.message.as_deref()).evidence(
+                    format!("event {why}"),
+                    e.message.clone().unwrap_or_default(),
+                ),
+            );
+        }
+    }
     let last = c.last_state.as_ref().and_then(|s| s.terminated.as_ref());
     let now = c.state.as_ref().and_then(|s| s.terminated.as_ref());
     let oom = [last, now]
@@ -921,6 +939,34 @@ mod tests {
         );
         let f = &check(&snap(vec![p]))[0];
         assert_eq!(f.cause, Cause::ContainerConfigError);
+        assert!(f.fix.contains("configmap web-config"), "{}", f.fix);
+    }
+
+    #[test]
+    fn a_volume_that_cannot_be_mounted_is_named_from_the_failed_mount_event() {
+        let p = pod(
+            "web",
+            one_container("nginx"),
+            json!({"phase": "Pending", "containerStatuses": [{"name": "app", "image": "nginx",
+                "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "ContainerCreating"}}}]}),
+        );
+        let mut s = snap(vec![p]);
+        // Creating, with nothing wrong said yet: no finding.
+        assert!(check(&s).is_empty());
+        s.events.push(obj(json!({
+            "metadata": {"name": "web.3", "namespace": "dev"},
+            "involvedObject": {"kind": "Pod", "namespace": "dev", "name": "web"},
+            "reason": "FailedMount", "type": "Warning",
+            "message": "MountVolume.SetUp failed for volume \"config\" : configmap \"web-config\" not found"
+        })));
+        let f = &check(&s)[0];
+        assert_eq!(f.cause, Cause::ContainerConfigError);
+        assert!(
+            f.evidence_value("event FailedMount")
+                .unwrap()
+                .contains("web-config")
+        );
         assert!(f.fix.contains("configmap web-config"), "{}", f.fix);
     }
 
