@@ -85,6 +85,11 @@ pub enum Error {
     #[error("{command} failed: {reason}")]
     Command { command: String, reason: String },
 
+    /// `diagnose` could not read the cluster (no kubeconfig, no such context, no answer):
+    /// exit 3, apart from the 1 of "something was found".
+    #[error("{0}")]
+    ClusterUnreadable(String),
+
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -104,6 +109,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Interrupted(_) => 130,
+            Error::ClusterUnreadable(_) => 3,
             Error::RolledBack { error }
             | Error::RollbackFailed { error, .. }
             | Error::Resumable(error) => error.exit_code(),

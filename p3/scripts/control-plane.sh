@@ -531,9 +531,17 @@ cmd_up() {
   # --- kwok: the kubelets ---
   # Admin credentials: kwok writes Node and Pod status and Leases on any node it manages.
   # KWOK_WORKDIR keeps it from reading ~/.kwok. No --server-address: it serves nothing.
+  # Our pod-ready replaces kwok's: it leaves pods asking for a simulated kubelet state
+  # (annotation kwok.iot-rs.dev/simulate, the pod-simulate-* stages) and pods whose status
+  # says a container waits on an error, so that `bootstrap diagnose` can be tested on them.
+  local ours=$MODULES/kwok/stages
   local stages=(
     "$kwok_stages/node/fast/node-initialize.yaml"
-    "$kwok_stages/pod/fast/pod-ready.yaml"
+    "$ours/pod-ready.yaml"
+    "$ours/pod-simulate-image-pull-backoff.yaml"
+    "$ours/pod-simulate-crash-loop.yaml"
+    "$ours/pod-simulate-oom-killed.yaml"
+    "$ours/pod-simulate-not-ready.yaml"
     "$kwok_stages/pod/fast/pod-complete.yaml"
     "$kwok_stages/pod/fast/pod-delete.yaml"
   )

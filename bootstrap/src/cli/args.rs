@@ -79,6 +79,10 @@ pub(crate) enum Command {
     Images(ImagesArgs),
     /// Check that this machine can run a cluster: Docker, cgroups, memory, ports, images
     Doctor(DoctorArgs),
+    /// Read a cluster (read-only) and name each root cause of what does not run, with its
+    /// evidence and its fix; exit 0 when nothing is found, 1 when something is, 3 when the
+    /// cluster cannot be read
+    Diagnose(DiagnoseArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -401,6 +405,32 @@ pub(crate) struct DownArgs {
 pub(crate) struct DoctorArgs {
     #[command(flatten)]
     pub(crate) shape: ShapeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// The kubeconfig context (default: the file's current one)
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// A namespace to diagnose, repeatable (default: the context's namespace, else `default`);
+    /// nodes and the cluster DNS are always diagnosed
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Vec<String>,
+    /// Every namespace
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+    /// text: one block per finding; json: an array of {cause, object, summary, evidence, fix, related}
+    #[arg(short = 'o', long, value_enum, default_value_t = DiagnoseOutput::Text)]
+    pub output: DiagnoseOutput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagnoseOutput {
+    Text,
+    Json,
 }
 
 #[cfg(test)]

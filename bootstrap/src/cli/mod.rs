@@ -4,6 +4,7 @@
 
 mod args;
 mod cluster;
+mod diagnose;
 mod options;
 mod p3;
 mod paths;
@@ -125,6 +126,7 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
             }
             Ok(0)
         }
+        Command::Diagnose(a) => diagnose::diagnose(a).await,
         Command::Doctor(a) => {
             let engine = Engine::connect().await;
             let plan = a.shape.plan_for_checks()?;

@@ -6,8 +6,10 @@
 //!   Application, its status rules and the wait for a rollout), [`probe`] (plain HTTP),
 //!   [`kube_client`] (a client from a kubeconfig and context), [`wait`] (waits on kube's
 //!   runtime watchers);
+//! - [`diagnose`]: what is broken in a cluster and how to fix it (read-only gather, pure rules);
 //! - [`error_chain`], the one way an error is printed with its causes.
 
+pub mod diagnose;
 pub mod edit;
 mod error_chain;
 pub mod git;
