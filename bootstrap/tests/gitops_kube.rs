@@ -264,13 +264,16 @@ async fn a_deployment_that_never_becomes_available_fails_with_its_name_and_reaso
         "{err}"
     );
     assert!(err.contains("deployment argocd-repo-server: 0/1 available (Deployment does not have minimum availability.)"), "{err}");
-    assert!(
-        err.contains(
-            "pod argocd-repo-server-7d9f: Pending; container argocd-repo-server waiting \
-             ImagePullBackOff (image quay.io/argoproj/argocd:v3.5.2): Back-off pulling image"
-        ),
-        "{err}"
-    );
+    // The stuck pod, as `bootstrap diagnose -n argocd` names it.
+    for line in [
+        "what the cluster shows (again: bootstrap diagnose -n argocd):",
+        "image-pull-failed: Pod argocd/argocd-repo-server-7d9f",
+        "  image = quay.io/argoproj/argocd:v3.5.2",
+        "  state.waiting.reason = ImagePullBackOff",
+        "  registry message = Back-off pulling image",
+    ] {
+        assert!(err.lines().any(|l| l == line), "no line {line:?} in\n{err}");
+    }
     // No "installed" mark: the next run applies again.
     let namespace_applies = api
         .calls()

@@ -12,7 +12,7 @@ use gitops_bumper::message;
 use lab_gitops::git::{Credentials, Identity};
 use lab_gitops::image::{ImageMatcher, Tag};
 use lab_gitops::rollout::{self, AppRef, Expectation};
-use lab_gitops::{kube_client, probe};
+use lab_gitops::{diagnose, kube_client, probe};
 
 /// Done, or nothing to do.
 const EXIT_OK: u8 = 0;
@@ -371,11 +371,19 @@ fn wait(
             println!("  {} refresh requested", since_push());
         }
         let offset = pushed_at.elapsed();
-        let report = rollout::wait_for_rollout(client, &app, expect, cli.timeout, |m| {
+        let waited = rollout::wait_for_rollout(client.clone(), &app, expect, cli.timeout, |m| {
             println!("  {}", output::milestone(m, offset));
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await;
+        let report = match waited {
+            Ok(report) => report,
+            // What Argo CD and the app's namespace show, with the fix, rather than the
+            // Application's last word alone.
+            Err(e) => {
+                let namespaces = diagnose::application_namespaces(&client, &app).await;
+                return Err(diagnose::explain_wait(e.to_string(), &client, &namespaces).await);
+            }
+        };
         let Some(url) = &cli.probe else {
             println!("rolled out: {}", report.status.one_line());
             return Ok(());

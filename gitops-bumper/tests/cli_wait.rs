@@ -116,11 +116,21 @@ fn a_degraded_rollout_exits_3_with_the_applications_message_after_the_push() {
     let kubeconfig = with_kubeconfig(&sb, &argocd);
     let run = sb.bumper(&work, &["v2", "--wait", "--kubeconfig", &kubeconfig], &[]);
     assert_eq!(run.code, 3, "{run:?}");
+    // The Application's message, then what `bootstrap diagnose` finds in its namespace.
     assert_eq!(
         run.stderr,
         "error: Application argocd/playground is Degraded: Deployment \"playground\" exceeded \
-         its progress deadline\nnote: the Git side is done; Argo CD has not confirmed the \
-         rollout (kubectl -n argocd get application playground)\n"
+         its progress deadline\n\
+         \n\
+         what the cluster shows (again: bootstrap diagnose -n argocd):\n\
+         application-degraded: Application argocd/playground\n  \
+         Application playground is Degraded\n  \
+         status.health.status = Degraded\n  \
+         status.health.message = Deployment \"playground\" exceeded its progress deadline\n  \
+         fix: see which resources are Degraded: argocd app get playground, or kubectl -n argocd \
+         get application playground -o jsonpath='{.status.resources}'\n\
+         note: the Git side is done; Argo CD has not confirmed the rollout (kubectl -n argocd get \
+         application playground)\n"
     );
     assert_eq!(
         sb.git(&remote, &["log", "-1", "--format=%s", "main"]),

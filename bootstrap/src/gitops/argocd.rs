@@ -12,11 +12,11 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::{Client, ResourceExt};
 
 use kube::runtime::wait::{await_condition, conditions};
+use lab_gitops::diagnose::explain_wait;
 use lab_gitops::readiness::{deployment_unready, statefulset_unready};
 use lab_gitops::wait::{NotReady, until_all_ready};
 
 use crate::k8s::apply::{self as kube_apply, ApplyError};
-use crate::k8s::explain;
 
 /// v3.5.2 rather than v3.5.1: the test control plane runs Argo CD's controllers built from the
 /// Go module proxy, which serves the in-tree gitops-engine of v3.5.2's commit but not of
@@ -256,7 +256,7 @@ pub async fn install(
         return Err(ArgoError::NotReady {
             what: format!("Argo CD {VERSION}"),
             timeout: waits.workloads_ready,
-            detail: explain::with_stuck_pods(not_ready.summary(), client, NAMESPACE).await,
+            detail: explain_wait(not_ready.summary(), client, &[NAMESPACE.to_owned()]).await,
         });
     }
     kube_apply::apply(client, &namespace_object(true), NAMESPACE, None).await?;

@@ -11,11 +11,11 @@ use kube::Client;
 use kube::api::{Api, DynamicObject};
 use serde_json::{Value, json};
 
+use lab_gitops::diagnose::explain_wait;
 use lab_gitops::readiness::deployment_unready;
 use lab_gitops::wait::until_all_ready;
 
 use crate::k8s::apply::{self as kube_apply, ApplyError};
-use crate::k8s::explain;
 
 /// Pinned Gitea release (rootless image: runs as uid 1000, no root anywhere).
 pub const VERSION: &str = "1.25.4";
@@ -261,7 +261,7 @@ pub async fn install(
             let detail = not_ready.pending.join("; ");
             Err(GiteaError::NotReady {
                 timeout,
-                detail: explain::with_stuck_pods(detail, client, NAMESPACE).await,
+                detail: explain_wait(detail, client, &[NAMESPACE.to_owned()]).await,
             })
         }
     }

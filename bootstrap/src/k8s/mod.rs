@@ -1,10 +1,9 @@
 //! Talking to the cluster's Kubernetes API: a client for a cluster bootstrap made, server-side
-//! apply ([`apply`]), a cluster bootstrap did not make ([`existing`]), why pods are stuck
-//! ([`explain`]), and the one poll kube's watchers cannot replace.
+//! apply ([`apply`]), a cluster bootstrap did not make ([`existing`]), and the one poll kube's
+//! watchers cannot replace. Why a wait gave up is `lab_gitops::diagnose::explain_wait`.
 
 pub mod apply;
 pub(crate) mod existing;
-pub(crate) mod explain;
 
 use std::future::Future;
 use std::time::Duration;

@@ -181,6 +181,15 @@ const PLURALS: &[&str] = &[
     "customresourcedefinitions",
     "jobs",
     "helmcharts",
+    // What `diagnose` lists after a wait gives up.
+    "nodes",
+    "ingressclasses",
+    "storageclasses",
+    "endpointslices",
+    "ingresses",
+    "persistentvolumeclaims",
+    "events",
+    "replicasets",
 ];
 
 fn is_collection(path: &str) -> bool {

@@ -18,6 +18,7 @@ use super::application::{application, old_status, status};
 use super::server::{TestServer, respond};
 
 const APP_PATH: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications";
+const ALL_APPS_PATH: &str = "/apis/argoproj.io/v1alpha1/applications";
 
 /// How the Application behaves once it sees the new commit.
 #[derive(Debug, Clone, Copy)]
@@ -85,37 +86,21 @@ async fn route(
             json(application("1", old_status()))
         }
         (&Method::GET, p) if p == app_path => json(application("1", old_status())),
-        // The watcher's list, by field selector on the name.
-        (&Method::GET, APP_PATH) if !query.contains("watch=true") => {
-            let items = if query.contains("metadata.name%3Dplayground") {
-                vec![application("1", old_status())]
+        // The watcher's list, by field selector on the name, as the Application starts; a
+        // list of them all, in every namespace (`diagnose`), as it ends.
+        (&Method::GET, APP_PATH | ALL_APPS_PATH) if !query.contains("watch=true") => {
+            let item = if query.contains("fieldSelector=metadata.name%3Dplayground") {
+                application("1", old_status())
             } else {
-                Vec::new()
+                let (revision, tag) = synced(remote);
+                let last = events(script, &revision, &tag).pop().unwrap();
+                application("9", last)
             };
-            json(
-                json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationList",
-                        "metadata": {"resourceVersion": "1"}, "items": items}),
-            )
+            list(vec![item])
         }
         (&Method::GET, APP_PATH) if query.contains("watch=true") => {
             let (revision, tag) = synced(remote);
-            let image = format!("echo-app:{tag}");
-            let events = match script {
-                Script::RollsOut => vec![
-                    running(&revision),
-                    status(&revision, "Synced", "Progressing", &["echo-app:v1", &image]),
-                    status(&revision, "Synced", "Healthy", &[&image]),
-                ],
-                Script::Degrades => {
-                    let mut degraded = status(&revision, "Synced", "Degraded", &[&image]);
-                    degraded["health"]["message"] =
-                        json!("Deployment \"playground\" exceeded its progress deadline");
-                    vec![
-                        status(&revision, "Synced", "Progressing", &["echo-app:v1", &image]),
-                        degraded,
-                    ]
-                }
-            };
+            let events = events(script, &revision, &tag);
             let mut out = Vec::new();
             for (i, s) in events.into_iter().enumerate() {
                 let object = application(&(i + 2).to_string(), s);
@@ -134,7 +119,42 @@ async fn route(
                 format!("{{\"status\":\"ok\", \"message\": \"{tag}\"}}"),
             )
         }
+        // Everything else `diagnose` lists: nothing of it exists here.
+        (&Method::GET, p)
+            if p.starts_with("/api")
+                && !p.starts_with(APP_PATH)
+                && !query.contains("watch=true") =>
+        {
+            list(Vec::new())
+        }
         _ => respond(404, "text/plain", "not found\n"),
+    }
+}
+
+fn list(items: Vec<Value>) -> Response<Full<Bytes>> {
+    let body = json!({"kind": "List", "apiVersion": "v1",
+                      "metadata": {"resourceVersion": "1"}, "items": items});
+    respond(200, "application/json", serde_json::to_vec(&body).unwrap())
+}
+
+/// The Application's statuses, in order, as the script has Argo CD roll `tag` out.
+fn events(script: Script, revision: &str, tag: &str) -> Vec<Value> {
+    let image = format!("echo-app:{tag}");
+    match script {
+        Script::RollsOut => vec![
+            running(revision),
+            status(revision, "Synced", "Progressing", &["echo-app:v1", &image]),
+            status(revision, "Synced", "Healthy", &[&image]),
+        ],
+        Script::Degrades => {
+            let mut degraded = status(revision, "Synced", "Degraded", &[&image]);
+            degraded["health"]["message"] =
+                json!("Deployment \"playground\" exceeded its progress deadline");
+            vec![
+                status(revision, "Synced", "Progressing", &["echo-app:v1", &image]),
+                degraded,
+            ]
+        }
     }
 }
 

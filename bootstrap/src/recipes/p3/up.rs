@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use kube::Client;
+use lab_gitops::diagnose::{application_namespaces, explain_wait};
 use lab_gitops::edit::find_targets;
 use lab_gitops::git::GitRepo;
 use lab_gitops::image::ImageMatcher;
@@ -23,7 +24,7 @@ use crate::docker::Engine;
 use crate::error::Error;
 use crate::gitops::{application, argocd, gitserver, seed};
 use crate::k8s;
-use crate::k8s::{existing, explain};
+use crate::k8s::existing;
 use crate::kubeconfig_file;
 use crate::recipes::Shutdown;
 use crate::recipes::cluster::{self, CreateRequest, KubeconfigOutput};
@@ -142,10 +143,10 @@ pub async fn up(
                 Ok(report) => Ok(report),
                 Err(e) => Err(Error::Command {
                     command: format!("wait for Application {app}"),
-                    reason: explain::with_stuck_pods(
+                    reason: explain_wait(
                         e.to_string(),
                         &client,
-                        application::DESTINATION_NAMESPACE,
+                        &application_namespaces(&client, &app).await,
                     )
                     .await,
                 }),

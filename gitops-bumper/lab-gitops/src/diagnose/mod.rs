@@ -8,6 +8,7 @@
 //! so every rule is tested on objects recorded as the API returns them. [`run`] chains both for
 //! callers that wait on namespaces and want the findings when the wait gives up.
 
+mod after_wait;
 mod finding;
 mod render;
 mod rules;
@@ -15,6 +16,7 @@ mod snapshot;
 
 use std::collections::BTreeSet;
 
+pub use after_wait::{application_namespaces, explain_wait};
 pub use finding::{Cause, Evidence, Finding, ObjectRef};
 pub use render::{render_json, render_text};
 pub use snapshot::{DiagnoseError, Scope, Snapshot, gather};

@@ -165,22 +165,8 @@ pub async fn gather(client: &Client, scope: &Scope) -> Result<Snapshot, Diagnose
 fn unreachable(what: String, e: &kube::Error) -> DiagnoseError {
     DiagnoseError::Unreachable {
         what,
-        reason: crate_error_chain(e),
+        reason: crate::error_chain(e),
     }
-}
-
-fn crate_error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// Forbidden is noted and the list taken as empty; other API errors, and transport errors,

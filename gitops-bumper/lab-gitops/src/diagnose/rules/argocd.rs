@@ -281,10 +281,12 @@ fn degraded(object: &ObjectRef, status: &Value) -> Finding {
             o.kind.to_lowercase(),
             o.name
         ),
-        None => {
-            "see the Degraded resources: argocd app get NAME, or kubectl get application -o yaml"
-                .replace("NAME", &object.name)
-        }
+        None => format!(
+            "see which resources are Degraded: argocd app get {name}, or kubectl -n {ns} get \
+             application {name} -o jsonpath='{{.status.resources}}'",
+            name = object.name,
+            ns = object.namespace.as_deref().unwrap_or("argocd"),
+        ),
     };
     f.fix(fix)
 }
