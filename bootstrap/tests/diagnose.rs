@@ -491,6 +491,11 @@ spec:
                 &container("echo-app:v1", PROBE_8080),
             ),
         ),
+        // No simulation asked: kwok reports the pod Ready, yet its probe cannot work.
+        (
+            "readiness-plain",
+            deployment("api", 1, "", &container("echo-app:v1", PROBE_8080)),
+        ),
         (
             "svc-selector",
             format!(
@@ -757,6 +762,20 @@ spec: {controller: example.com/lab-ingress}
         "80/TCP (http)",
     );
     v.fix_mentions(&f, &["readinessProbe.httpGet.port", "http"]);
+
+    let f = v.expect(
+        &plane,
+        &["-n", "readiness-plain"],
+        "readiness-probe-port",
+        "Deployment",
+        Some("readiness-plain"),
+        "api",
+    );
+    v.evidence_is(
+        &f,
+        "spec.template.spec.containers[name=app].readinessProbe.httpGet.port",
+        "8080",
+    );
 
     let f = v.expect(
         &plane,

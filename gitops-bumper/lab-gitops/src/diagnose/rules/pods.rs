@@ -40,8 +40,13 @@ pub(crate) fn check(snap: &Snapshot) -> Vec<Finding> {
                 container_found = true;
             }
         }
-        if !container_found && pod_phase(pod) == "Running" && !super::pod_is_ready(pod) {
-            found.extend(not_ready(snap, pod));
+        if container_found || pod_phase(pod) != "Running" {
+            continue;
+        }
+        if !super::pod_is_ready(pod) {
+            found.extend(not_ready(snap, pod, Readiness::Reported));
+        } else if on_simulated_node(snap, pod) {
+            found.extend(not_ready(snap, pod, Readiness::Simulated));
         }
     }
     found
@@ -528,7 +533,28 @@ fn probe_port_declared(c: &Container, port: &IntOrString) -> Option<bool> {
     }
 }
 
-fn not_ready(snap: &Snapshot, pod: &Pod) -> Vec<Finding> {
+/// Whether the pod's Ready condition comes from a kubelet that probed it, or from a simulated
+/// node (kwok) that reports every pod ready: there only a probe that cannot work by its spec
+/// is evidence.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Readiness {
+    Reported,
+    Simulated,
+}
+
+/// kwok marks the nodes it plays with this annotation.
+const SIMULATED_NODE_ANNOTATION: &str = "kwok.x-k8s.io/node";
+
+fn on_simulated_node(snap: &Snapshot, pod: &Pod) -> bool {
+    let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
+        return false;
+    };
+    snap.nodes
+        .iter()
+        .any(|n| n.name_any() == node && n.annotations().contains_key(SIMULATED_NODE_ANNOTATION))
+}
+
+fn not_ready(snap: &Snapshot, pod: &Pod, readiness: Readiness) -> Vec<Finding> {
     let object = workload_of(snap, pod);
     let ready = super::pod_condition(pod, "Ready");
     let mut found = Vec::new();
@@ -538,15 +564,23 @@ fn not_ready(snap: &Snapshot, pod: &Pod) -> Vec<Finding> {
         .and_then(|s| s.container_statuses.as_ref())
         .into_iter()
         .flatten()
-        .filter(|c| !c.ready);
+        .filter(|c| !c.ready || readiness == Readiness::Simulated);
     for c in statuses {
         let Some(spec) = spec_of(pod, &c.name) else {
             continue;
         };
+        let probe = spec.readiness_probe.as_ref().and_then(probe_target);
+        if readiness == Readiness::Simulated
+            && !probe
+                .as_ref()
+                .is_some_and(|(_, _, port)| probe_port_declared(spec, port) == Some(false))
+        {
+            continue;
+        }
         let event = last_event(snap, &pod_ref(pod), &["Unhealthy"])
             .and_then(|e| e.message.clone())
             .filter(|m| m.contains("Readiness"));
-        let Some((kind, path, port)) = spec.readiness_probe.as_ref().and_then(probe_target) else {
+        let Some((kind, path, port)) = probe else {
             let mut f = Finding::new(
                 Cause::PodNotReady,
                 object.clone(),
@@ -591,10 +625,15 @@ fn not_ready(snap: &Snapshot, pod: &Pod) -> Vec<Finding> {
         };
         let summary = if cause == Cause::ReadinessProbePort {
             format!(
-                "the readiness probe of container {} checks port {} which the container does not declare ({}), so it never becomes ready",
+                "the readiness probe of container {} checks port {} which the container does not declare ({}), so it never becomes ready{}",
                 c.name,
                 port_text(port),
-                declared_ports(spec)
+                declared_ports(spec),
+                if readiness == Readiness::Simulated {
+                    " (its node is simulated: the Ready it shows was not probed)"
+                } else {
+                    ""
+                }
             )
         } else {
             format!(
@@ -892,6 +931,46 @@ mod tests {
             json!({"httpGet": {"path": "/", "port": "web"}}),
         )]));
         assert_eq!(named[0].cause, Cause::ReadinessProbePort);
+    }
+
+    #[test]
+    fn on_a_simulated_node_a_ready_pod_still_shows_a_probe_on_an_undeclared_port() {
+        let ready_with_probe = |port: Value| {
+            pod(
+                "web",
+                json!({"nodeName": "n", "containers": [{"name": "app", "image": "echo",
+                    "ports": [{"containerPort": 8888, "name": "http"}],
+                    "readinessProbe": {"httpGet": {"path": "/", "port": port}}}]}),
+                json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                    "containerStatuses": [{"name": "app", "image": "echo", "imageID": "",
+                    "ready": true, "restartCount": 0}]}),
+            )
+        };
+        let node = |simulated: bool| {
+            let mut n = super::super::testing::node("n");
+            if simulated {
+                n.metadata.annotations =
+                    Some([("kwok.x-k8s.io/node".to_owned(), "fake".to_owned())].into());
+            }
+            n
+        };
+        let with = |pod: Pod, simulated: bool| Snapshot {
+            pods: vec![pod],
+            nodes: vec![node(simulated)],
+            ..Snapshot::default()
+        };
+        let found = check(&with(ready_with_probe(json!(9999)), true));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].cause, Cause::ReadinessProbePort);
+        assert!(
+            found[0].summary.contains("was not probed"),
+            "{}",
+            found[0].summary
+        );
+        // A kubelet that reports Ready has probed it: the program answers there.
+        assert!(check(&with(ready_with_probe(json!(9999)), false)).is_empty());
+        // A declared port is no evidence of anything on a simulated node.
+        assert!(check(&with(ready_with_probe(json!("http")), true)).is_empty());
     }
 
     #[test]
