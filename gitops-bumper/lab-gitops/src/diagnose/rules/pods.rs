@@ -571,9 +571,9 @@ fn not_ready(snap: &Snapshot, pod: &Pod, readiness: Readiness) -> Vec<Finding> {
         };
         let probe = spec.readiness_probe.as_ref().and_then(probe_target);
         if readiness == Readiness::Simulated
-            && !probe
+            && probe
                 .as_ref()
-                .is_some_and(|(_, _, port)| probe_port_declared(spec, port) == Some(false))
+                .is_none_or(|(_, _, port)| probe_port_declared(spec, port) != Some(false))
         {
             continue;
         }
