@@ -48,6 +48,7 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
                 save_dir: a.save,
                 repo_prefix: a.repo_prefix,
                 workspace_dir: None,
+                in_engine: a.in_engine,
             };
             for img in images::build(&engine, &req, &steps).await? {
                 let saved = img

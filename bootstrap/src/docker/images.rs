@@ -146,7 +146,7 @@ impl Engine {
     /// `dockerfile` is its path inside the context. BuildKit is what gives `RUN --mount=type=
     /// cache`, and the engine wants a session (bollard serves it over `/session`) for any
     /// BuildKit build. `on_line` gets each step's name as it starts and the build's output.
-    pub(crate) async fn build_image_buildkit(
+    pub async fn build_image_buildkit(
         &self,
         context: Vec<u8>,
         dockerfile: &str,

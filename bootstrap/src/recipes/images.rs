@@ -32,6 +32,8 @@ pub struct ImagesRequest {
     pub repo_prefix: Option<String>,
     /// Where to run cargo (a directory inside the workspace); the current one by default.
     pub workspace_dir: Option<PathBuf>,
+    /// Build inside the engine even when the host could (`bootstrap images --in-engine`).
+    pub in_engine: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,13 +103,19 @@ pub async fn build(
         .run("choose where to build the images", async {
             let engine_facts = engine.facts().await?;
             let host = host_facts(&facts.root).await;
-            Ok::<_, Error>(build_path(
+            let path = build_path(
                 &host,
                 &EngineArch {
                     os: engine_facts.os_type,
                     arch: engine_facts.arch,
                 },
-            ))
+            );
+            Ok::<_, Error>(match path {
+                BuildPath::Host { .. } if req.in_engine => BuildPath::Engine {
+                    reason: "asked for with --in-engine".to_owned(),
+                },
+                other => other,
+            })
         })
         .await?;
     steps.note(&format!("  images: {}", describe(&path)));
