@@ -82,6 +82,10 @@ pub enum Error {
     )]
     Resumable(Box<Error>),
 
+    /// Neither the host nor the engine can build the workload images; the sentence says why.
+    #[error("the workload images cannot be built: {0}")]
+    ImagesUnbuildable(String),
+
     #[error("{command} failed: {reason}")]
     Command { command: String, reason: String },
 

@@ -110,6 +110,26 @@ async fn reports_each_problem_with_its_holder_and_fix() {
         "{image_line}"
     );
     assert!(line(&images.loadbalancer).contains("is present"), "{out}");
+    // Where the workload images would be built: this machine (Linux x86_64, the rustup
+    // target, gcc with glibc's libc.a) builds on the host; the line says so before anything
+    // is created.
+    let images_line = line("images ");
+    let libc = std::process::Command::new("cc")
+        .arg("-print-file-name=libc.a")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().starts_with('/'))
+        .unwrap_or(false);
+    if cfg!(all(target_os = "linux", target_arch = "x86_64")) && libc {
+        assert_eq!(
+            images_line,
+            "ok   images     built on the host (x86_64-unknown-linux-gnu present, cc finds a static libc)"
+        );
+    } else {
+        assert!(
+            images_line.contains("built inside the engine"),
+            "{images_line}"
+        );
+    }
     assert_eq!(
         out.lines().filter(|l| l.starts_with("FAIL")).count(),
         3,

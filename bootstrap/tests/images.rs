@@ -69,6 +69,7 @@ async fn echo_app_images_build_without_a_pull_and_answer() {
         save_dir: Some(save.path().to_path_buf()),
         repo_prefix: Some(prefix.clone()),
         workspace_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR"))),
+        in_engine: false,
     };
     let built = images::build(&engine, &req, &steps()).await;
     let v1 = format!("{prefix}/echo-app:v1");

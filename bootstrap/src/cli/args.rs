@@ -248,6 +248,10 @@ pub(crate) struct ImagesArgs {
     /// Prefix for the image names, e.g. ghcr.io/me (gives ghcr.io/me/echo-app:v1)
     #[arg(long, value_name = "PREFIX")]
     pub repo_prefix: Option<String>,
+    /// Build inside the Docker engine (BuildKit, the crate's Dockerfile) even when this host
+    /// could link the binaries itself
+    #[arg(long)]
+    pub(crate) in_engine: bool,
 }
 
 #[derive(Debug, Args)]

@@ -48,6 +48,7 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
                 save_dir: a.save,
                 repo_prefix: a.repo_prefix,
                 workspace_dir: None,
+                in_engine: a.in_engine,
             };
             for img in images::build(&engine, &req, &steps).await? {
                 let saved = img
@@ -130,7 +131,11 @@ pub async fn run(cli: Cli) -> Result<u8, Error> {
         Command::Doctor(a) => {
             let engine = Engine::connect().await;
             let plan = a.shape.plan_for_checks()?;
-            let facts = gather(engine.as_ref(), &Wanted::for_plan(&plan)).await;
+            let wanted = Wanted {
+                image_build: Some(std::path::PathBuf::from(".")),
+                ..Wanted::for_plan(&plan)
+            };
+            let facts = gather(engine.as_ref(), &wanted).await;
             let findings = doctor::evaluate(&facts);
             print!("{}", doctor::render(&findings));
             Ok(u8::from(doctor::failures(&findings) > 0))

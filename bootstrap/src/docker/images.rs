@@ -142,6 +142,89 @@ impl Engine {
         })
     }
 
+    /// Builds `tag` with BuildKit from an in-memory tar context holding the whole workspace;
+    /// `dockerfile` is its path inside the context. BuildKit is what gives `RUN --mount=type=
+    /// cache`, and the engine wants a session (bollard serves it over `/session`) for any
+    /// BuildKit build. `on_line` gets each step's name as it starts and the build's output.
+    pub async fn build_image_buildkit(
+        &self,
+        context: Vec<u8>,
+        dockerfile: &str,
+        tag: &str,
+        build_args: &BTreeMap<String, String>,
+        on_line: &(dyn Fn(&str) + Sync),
+    ) -> Result<BuildOutcome, DockerError> {
+        use bollard::models::BuildInfoAux;
+        use bollard::query_parameters::BuilderVersion;
+
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).map_err(|e| DockerError::Api {
+            action: format!("build {tag}"),
+            message: format!("no randomness for the BuildKit session id: {e}"),
+        })?;
+        let session: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let args: HashMap<String, String> = build_args.clone().into_iter().collect();
+        let opts = BuildImageOptionsBuilder::default()
+            .dockerfile(dockerfile)
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .buildargs(&args)
+            .version(BuilderVersion::BuilderBuildKit)
+            .session(&format!("bootstrap-{session}"))
+            .build();
+        let mut stream =
+            self.docker
+                .build_image(opts, None, Some(bollard::body_full(Bytes::from(context))));
+        let mut last: Vec<String> = Vec::new();
+        let mut keep = |line: String| {
+            on_line(&line);
+            last.push(line);
+            if last.len() > 20 {
+                last.remove(0);
+            }
+        };
+        while let Some(item) = stream.next().await {
+            let info = match item {
+                Ok(info) => info,
+                Err(e) => {
+                    return Err(DockerError::Api {
+                        action: format!("build {tag}"),
+                        message: format!("{}\n{}", message_of(&e), last.join("\n")),
+                    });
+                }
+            };
+            if let Some(BuildInfoAux::BuildKit(status)) = info.aux {
+                for v in status.vertexes {
+                    if !v.error.is_empty() {
+                        keep(format!("{}: {}", v.name, v.error));
+                    } else if v.started.is_some() && v.completed.is_none() {
+                        keep(v.name);
+                    }
+                }
+                for log in status.logs {
+                    for line in String::from_utf8_lossy(&log.msg).lines() {
+                        if !line.trim().is_empty() {
+                            keep(line.trim().to_owned());
+                        }
+                    }
+                }
+            } else if let Some(text) = info.stream {
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    keep(line.trim().to_owned());
+                }
+            }
+        }
+        let inspect = self.inspect_image(tag).await?;
+        Ok(BuildOutcome {
+            image_id: inspect.id.unwrap_or_default(),
+            size: inspect
+                .size
+                .and_then(|s| u64::try_from(s).ok())
+                .unwrap_or(0),
+        })
+    }
+
     /// `docker save IMAGE...` as a byte stream (a docker-archive tarball).
     pub(crate) fn export_images<'a>(
         &'a self,

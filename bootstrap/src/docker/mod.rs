@@ -163,6 +163,8 @@ impl Engine {
             server_version: version.version.unwrap_or_default(),
             api_version: version.api_version.unwrap_or_default(),
             os: info.operating_system.unwrap_or_default(),
+            os_type: info.os_type.unwrap_or_default(),
+            arch: version.arch.unwrap_or_default(),
             name: info.name.unwrap_or_default(),
             cgroup_version: info
                 .cgroup_version

@@ -4,6 +4,8 @@
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 
 use crate::docker::{DockerError, Endpoint, Engine};
+use crate::recipes::images;
+use crate::spec::build_path::{BuildPath, EngineArch, build_path};
 use crate::spec::cluster::ClusterPlan;
 use crate::spec::doctor::{DoctorFacts, ImageState, PortState, WantedPort};
 use crate::spec::ports::Protocol;
@@ -17,6 +19,9 @@ pub(crate) struct Wanted {
     pub agents: usize,
     /// Memory the cluster's workloads will take besides K3s itself (0 for a bare cluster).
     pub workloads_memory_mib: u64,
+    /// Check where the workload images would be built (`bootstrap doctor`), from this
+    /// workspace directory.
+    pub(crate) image_build: Option<std::path::PathBuf>,
 }
 
 impl Wanted {
@@ -41,6 +46,7 @@ impl Wanted {
             servers: plan.options.servers,
             agents: plan.options.agents,
             workloads_memory_mib: 0,
+            image_build: None,
         }
     }
 }
@@ -60,6 +66,7 @@ pub(crate) async fn gather(engine: Result<&Engine, &DockerError>, wanted: &Wante
         servers: wanted.servers,
         agents: wanted.agents,
         workloads_memory_mib: wanted.workloads_memory_mib,
+        image_build: None,
     };
     let engine = match engine {
         Ok(e) => e,
@@ -100,6 +107,21 @@ pub(crate) async fn gather(engine: Result<&Engine, &DockerError>, wanted: &Wante
             },
         };
         facts.images.push((image.clone(), state));
+    }
+    if let (Some(dir), Ok(e)) = (&wanted.image_build, &facts.engine) {
+        let host = images::host_facts(dir).await;
+        let path = build_path(
+            &host,
+            &EngineArch {
+                os: e.os_type.clone(),
+                arch: e.arch.clone(),
+            },
+        );
+        let builder = match path {
+            BuildPath::Engine { .. } => Some(images::builder_state(engine).await),
+            _ => None,
+        };
+        facts.image_build = Some((path, builder));
     }
     facts
 }

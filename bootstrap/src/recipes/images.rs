@@ -1,6 +1,8 @@
-//! `bootstrap images`: the workload images built from this workspace with no pull — the
-//! binary by `cargo static` on the host, the image from the final stage of the crate's own
-//! Dockerfile through the Docker API — and optionally saved as tarballs for the VMs.
+//! `bootstrap images`: the workload images built from this workspace for the engine's
+//! architecture, and optionally saved as tarballs for the VMs. Where they are built follows
+//! [`build_path`]: on the host (the binary by `cargo static`, the image from the final stage
+//! of the crate's own Dockerfile, nothing pulled) when the host can link a static binary the
+//! engine runs; else the whole multi-stage Dockerfile inside the engine with BuildKit.
 
 use std::path::{Path, PathBuf};
 
@@ -12,8 +14,13 @@ use super::steps::Steps;
 use crate::Error;
 use crate::docker::Engine;
 use crate::spec::archive::{self, TarItem};
+use crate::spec::build_path::{
+    BUILDER_IMAGE, BuildPath, EngineArch, HostFacts, build_path, static_target,
+};
 use crate::spec::dockerfile;
-use crate::spec::workloads::{self, ImageBuild, WorkspaceFacts};
+use crate::spec::dockerignore::Ignore;
+use crate::spec::doctor::ImageState;
+use crate::spec::workloads::{self, ImageBuild, STATIC_PROFILE, WorkspaceFacts};
 
 #[derive(Debug, Clone, Default)]
 pub struct ImagesRequest {
@@ -25,6 +32,8 @@ pub struct ImagesRequest {
     pub repo_prefix: Option<String>,
     /// Where to run cargo (a directory inside the workspace); the current one by default.
     pub workspace_dir: Option<PathBuf>,
+    /// Build inside the engine even when the host could (`bootstrap images --in-engine`).
+    pub in_engine: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,20 +99,76 @@ pub async fn build(
             "  (skipping {name}: it is not a member of this workspace)"
         ));
     }
+    let path = steps
+        .run("choose where to build the images", async {
+            let engine_facts = engine.facts().await?;
+            let host = host_facts(&facts.root).await;
+            let path = build_path(
+                &host,
+                &EngineArch {
+                    os: engine_facts.os_type,
+                    arch: engine_facts.arch,
+                },
+            );
+            Ok::<_, Error>(match path {
+                BuildPath::Host { .. } if req.in_engine => BuildPath::Engine {
+                    reason: "asked for with --in-engine".to_owned(),
+                },
+                other => other,
+            })
+        })
+        .await?;
+    steps.note(&format!("  images: {}", describe(&path)));
+    let engine_context = match &path {
+        BuildPath::Unsupported { reason } => return Err(Error::ImagesUnbuildable(reason.clone())),
+        BuildPath::Host { .. } => None,
+        BuildPath::Engine { .. } => {
+            if let ImageState::Unavailable { reason } = builder_state(engine).await {
+                return Err(Error::ImagesUnbuildable(format!(
+                    "they are built inside the engine, which needs {BUILDER_IMAGE}; it is not present and cannot be pulled ({reason})"
+                )));
+            }
+            Some(
+                steps
+                    .run("pack the workspace as the build context", async {
+                        workspace_context(&facts.root)
+                    })
+                    .await?,
+            )
+        }
+    };
     let mut built = Vec::new();
     for workload in chosen {
-        let builds = workloads::builds(workload, &facts, req.repo_prefix.as_deref())?;
-        steps
-            .run(format!("cargo static -p {}", workload.package), async {
-                // `cargo static` is the workspace's alias for static builds; its config path
-                // is relative, so it runs from the workspace root.
-                run_cargo(&facts.root, &["static", "-p", workload.package])
-                    .await
-                    .map(drop)
-            })
-            .await?;
+        let mut builds = workloads::builds(workload, &facts, req.repo_prefix.as_deref())?;
+        if let BuildPath::Host { target } = path {
+            for b in &mut builds {
+                b.binary_path = facts
+                    .target_dir
+                    .join(target)
+                    .join(STATIC_PROFILE)
+                    .join(&b.binary_name);
+            }
+            steps
+                .run(
+                    format!("cargo static -p {} --target {target}", workload.package),
+                    async {
+                        // `cargo static` is the workspace's alias for static builds; its config
+                        // path is relative, so it runs from the workspace root.
+                        run_cargo(
+                            &facts.root,
+                            &["static", "-p", workload.package, "--target", target],
+                        )
+                        .await
+                        .map(drop)
+                    },
+                )
+                .await?;
+        }
         for b in builds {
-            let image = build_one(engine, &b, steps).await?;
+            let image = match &engine_context {
+                None => build_one(engine, &b, steps).await?,
+                Some(ctx) => build_in_engine(engine, &b, &facts.root, ctx, steps).await?,
+            };
             let saved = match &req.save_dir {
                 Some(dir) => Some(save(engine, &b, dir, steps).await?),
                 None => None,
@@ -112,6 +177,180 @@ pub async fn build(
         }
     }
     Ok(built)
+}
+
+/// The line `bootstrap doctor` and the build print for a path.
+pub(crate) fn describe(path: &BuildPath) -> String {
+    match path {
+        BuildPath::Host { target } => format!("built on the host ({target} present)"),
+        BuildPath::Engine { reason } => format!("built inside the engine ({reason})"),
+        BuildPath::Unsupported { reason } => format!("cannot be built: {reason}"),
+    }
+}
+
+/// Whether the engine has the rust builder image, or can pull it.
+pub(crate) async fn builder_state(engine: &Engine) -> ImageState {
+    match engine.image_present(BUILDER_IMAGE).await {
+        Ok(true) => ImageState::Present,
+        Ok(false) => match engine.registry_has(BUILDER_IMAGE).await {
+            Ok(()) => ImageState::Pullable,
+            Err(reason) => ImageState::Unavailable { reason },
+        },
+        Err(e) => ImageState::Unavailable {
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// This machine's side of [`build_path`]: its OS and arch, whether the toolchain has the
+/// static target's standard library, and whether `cc` finds a static libc to link with.
+/// A tool that is missing or fails counts as absent.
+pub(crate) async fn host_facts(workspace: &Path) -> HostFacts {
+    let arch = std::env::consts::ARCH;
+    let mut facts = HostFacts {
+        os: std::env::consts::OS.to_owned(),
+        arch: arch.to_owned(),
+        static_target_installed: false,
+        linker_present: false,
+    };
+    if facts.os != "linux" {
+        return facts;
+    }
+    let Some(target) = static_target(arch) else {
+        return facts;
+    };
+    // The sysroot of the toolchain cargo will use here (rustup's proxy reads the
+    // workspace's toolchain file), whether rustup installed it or not.
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    if let Some(sysroot) = stdout_of(&rustc, &["--print", "sysroot"], workspace).await {
+        facts.static_target_installed = Path::new(sysroot.trim())
+            .join("lib/rustlib")
+            .join(target)
+            .join("lib")
+            .is_dir();
+    }
+    // `+crt-static` links glibc's libc.a through `cc`; cc prints the bare name when it has
+    // no such file.
+    if let Some(libc) = stdout_of("cc", &["-print-file-name=libc.a"], workspace).await {
+        let libc = Path::new(libc.trim());
+        facts.linker_present = libc.is_absolute() && libc.is_file();
+    }
+    facts
+}
+
+async fn stdout_of(program: &str, args: &[&str], dir: &Path) -> Option<String> {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .await
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The workspace as `docker build .` would send it: every regular file and symlink under
+/// `root` that `.dockerignore` keeps.
+fn workspace_context(root: &Path) -> Result<Vec<u8>, Error> {
+    let ignore_path = root.join(".dockerignore");
+    let ignore = match std::fs::read_to_string(&ignore_path) {
+        Ok(text) => Ignore::parse(&text)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ignore::parse("")?,
+        Err(e) => return Err(Error::io(format!("read {}", ignore_path.display()))(e)),
+    };
+    let mut items = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries =
+            std::fs::read_dir(&dir).map_err(Error::io(format!("list {}", dir.display())))?;
+        for entry in entries {
+            let entry = entry.map_err(Error::io(format!("list {}", dir.display())))?;
+            let path = entry.path();
+            let Ok(rel) = path.strip_prefix(root) else {
+                continue;
+            };
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            if ignore.excludes(&rel) {
+                continue;
+            }
+            let kind = entry
+                .file_type()
+                .map_err(Error::io(format!("stat {}", path.display())))?;
+            if kind.is_dir() {
+                dirs.push(path);
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(&path)
+                    .map_err(Error::io(format!("read the link {}", path.display())))?;
+                items.push(TarItem::Symlink {
+                    path: rel,
+                    target: target.to_string_lossy().into_owned(),
+                });
+            } else if kind.is_file() {
+                let data =
+                    std::fs::read(&path).map_err(Error::io(format!("read {}", path.display())))?;
+                items.push(TarItem::File {
+                    path: rel,
+                    mode: file_mode(&entry),
+                    data,
+                });
+            }
+        }
+    }
+    // Sorted, so the same workspace gives the same context (and BuildKit's cache keys).
+    items.sort_by(|a, b| item_path(a).cmp(item_path(b)));
+    Ok(archive::build(&items)?)
+}
+
+fn item_path(item: &TarItem) -> &str {
+    match item {
+        TarItem::File { path, .. } | TarItem::Symlink { path, .. } => path,
+    }
+}
+
+#[cfg(unix)]
+fn file_mode(entry: &std::fs::DirEntry) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    entry
+        .metadata()
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o644)
+}
+
+#[cfg(not(unix))]
+fn file_mode(_: &std::fs::DirEntry) -> u32 {
+    0o644
+}
+
+async fn build_in_engine(
+    engine: &Engine,
+    b: &ImageBuild,
+    root: &Path,
+    context: &[u8],
+    steps: &Steps,
+) -> Result<BuiltImage, Error> {
+    let step = steps.begin(format!("build {} inside the engine", b.reference));
+    let result = async {
+        let dockerfile = b
+            .dockerfile
+            .strip_prefix(root)
+            .unwrap_or(&b.dockerfile)
+            .to_string_lossy()
+            .replace('\\', "/");
+        Ok::<_, Error>(
+            engine
+                .build_image_buildkit(
+                    context.to_vec(),
+                    &dockerfile,
+                    &b.reference,
+                    &b.build_args,
+                    &|line| step.set_message(line),
+                )
+                .await?,
+        )
+    }
+    .await;
+    finish_build(b, step, result)
 }
 
 /// The build context: the rewritten final stage as `Dockerfile`, and the binary.
@@ -155,6 +394,14 @@ async fn build_one(engine: &Engine, b: &ImageBuild, steps: &Steps) -> Result<Bui
         )
     }
     .await;
+    finish_build(b, step, result)
+}
+
+fn finish_build(
+    b: &ImageBuild,
+    step: super::steps::Step,
+    result: Result<crate::docker::BuildOutcome, Error>,
+) -> Result<BuiltImage, Error> {
     match result {
         Ok(outcome) => {
             let detail = format!("{:.1} MiB", outcome.size as f64 / (1024.0 * 1024.0));

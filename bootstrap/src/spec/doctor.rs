@@ -5,6 +5,7 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
+use super::build_path::{BUILDER_IMAGE, BuildPath};
 use super::ports::{HostBinding, Protocol};
 
 /// Oldest Docker API bootstrap drives (Docker 19.03): `Init`, tmpfs and archive uploads all
@@ -21,6 +22,10 @@ pub(crate) struct EngineFacts {
     pub(crate) server_version: String,
     pub(crate) api_version: String,
     pub(crate) os: String,
+    /// `/info`'s `OSType` (`linux`, `windows`) and `/version`'s `Arch` (`amd64`, `arm64`):
+    /// what the workload images are built for.
+    pub(crate) os_type: String,
+    pub(crate) arch: String,
     /// The engine's `Name`: `colima` matters to the DNS fix.
     pub name: String,
     /// `"1"` or `"2"` as `docker info` reports it, when it does.
@@ -64,6 +69,9 @@ pub(crate) struct DoctorFacts {
     pub agents: usize,
     /// Memory the workloads will take besides K3s (part 3: Argo CD and the Git server).
     pub workloads_memory_mib: u64,
+    /// Where the workload images would be built, and for an engine build whether the engine
+    /// has the builder image; `None` when not asked.
+    pub(crate) image_build: Option<(BuildPath, Option<ImageState>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -254,7 +262,47 @@ pub(crate) fn evaluate(facts: &DoctorFacts) -> Vec<Finding> {
             ),
         });
     }
+    if let Some((path, builder)) = &facts.image_build {
+        out.push(image_build_finding(path, builder.as_ref()));
+    }
     out
+}
+
+fn image_build_finding(path: &BuildPath, builder: Option<&ImageState>) -> Finding {
+    match (path, builder) {
+        (BuildPath::Host { target }, _) => finding(
+            Level::Ok,
+            "images",
+            format!("built on the host ({target} present, cc finds a static libc)"),
+        ),
+        (BuildPath::Engine { reason }, Some(ImageState::Present)) => finding(
+            Level::Ok,
+            "images",
+            format!("built inside the engine ({reason}); needs {BUILDER_IMAGE} (present)"),
+        ),
+        (BuildPath::Engine { reason }, Some(ImageState::Pullable)) => finding(
+            Level::Ok,
+            "images",
+            format!("built inside the engine ({reason}); needs {BUILDER_IMAGE} (pullable)"),
+        ),
+        (BuildPath::Engine { reason }, Some(ImageState::Unavailable { reason: why })) => finding(
+            Level::Fail,
+            "images",
+            format!(
+                "built inside the engine ({reason}); needs {BUILDER_IMAGE} (not reachable: {why}); give the engine registry access or `docker load` that image"
+            ),
+        ),
+        (BuildPath::Engine { reason }, None) => finding(
+            Level::Warn,
+            "images",
+            format!(
+                "built inside the engine ({reason}); whether it has {BUILDER_IMAGE} was not checked"
+            ),
+        ),
+        (BuildPath::Unsupported { reason }, _) => {
+            finding(Level::Fail, "images", format!("cannot be built: {reason}"))
+        }
+    }
 }
 
 fn display_binding(b: &HostBinding) -> String {
@@ -294,6 +342,8 @@ mod tests {
                 server_version: "20.10.24".into(),
                 api_version: "1.41".into(),
                 os: "Debian GNU/Linux 12".into(),
+                os_type: "linux".into(),
+                arch: "amd64".into(),
                 name: "vm".into(),
                 cgroup_version: Some("1".into()),
                 mem_total: 8 * GIB,
@@ -315,7 +365,74 @@ mod tests {
             servers: 1,
             agents: 2,
             workloads_memory_mib: 0,
+            image_build: Some((
+                BuildPath::Host {
+                    target: "x86_64-unknown-linux-gnu",
+                },
+                None,
+            )),
         }
+    }
+
+    #[test]
+    fn the_image_build_path_and_its_builder() {
+        let line = |path: BuildPath, builder: Option<ImageState>| {
+            let mut facts = healthy();
+            facts.image_build = Some((path, builder));
+            let f = evaluate(&facts);
+            f.into_iter().find(|f| f.subject == "images").unwrap()
+        };
+        let host = line(
+            BuildPath::Host {
+                target: "x86_64-unknown-linux-gnu",
+            },
+            None,
+        );
+        assert_eq!(host.level, Level::Ok);
+        assert_eq!(
+            host.to_string(),
+            "ok   images     built on the host (x86_64-unknown-linux-gnu present, cc finds a static libc)"
+        );
+        let engine = || BuildPath::Engine {
+            reason: "arm64 engine, amd64 host".into(),
+        };
+        let pullable = line(engine(), Some(ImageState::Pullable));
+        assert_eq!(pullable.level, Level::Ok);
+        assert_eq!(
+            pullable.message,
+            format!(
+                "built inside the engine (arm64 engine, amd64 host); needs {BUILDER_IMAGE} (pullable)"
+            )
+        );
+        assert!(
+            line(engine(), Some(ImageState::Present))
+                .message
+                .ends_with("(present)")
+        );
+        let unreachable = line(
+            engine(),
+            Some(ImageState::Unavailable {
+                reason: "no such host".into(),
+            }),
+        );
+        assert_eq!(unreachable.level, Level::Fail);
+        assert!(
+            unreachable
+                .message
+                .contains("(not reachable: no such host); give the engine registry access"),
+            "{}",
+            unreachable.message
+        );
+        let windows = line(
+            BuildPath::Unsupported {
+                reason: "the engine runs windows containers".into(),
+            },
+            None,
+        );
+        assert_eq!(windows.level, Level::Fail);
+        let mut facts = healthy();
+        facts.image_build = None;
+        assert!(evaluate(&facts).iter().all(|f| f.subject != "images"));
     }
 
     #[test]

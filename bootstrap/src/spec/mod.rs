@@ -2,8 +2,10 @@
 //! functions of their inputs. Nothing here touches Docker, the network or the filesystem.
 
 pub mod archive;
+pub(crate) mod build_path;
 pub mod cluster;
 pub(crate) mod dockerfile;
+pub(crate) mod dockerignore;
 pub(crate) mod doctor;
 pub(crate) mod error;
 pub(crate) mod existing_cluster;
