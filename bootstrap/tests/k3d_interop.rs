@@ -137,8 +137,8 @@ fn names(entries: &[bootstrap::spec::kubeconfig::Entry]) -> BTreeSet<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn k3d_lists_reads_and_deletes_a_bootstrap_cluster() {
-    let test = "k3d_lists_reads_and_deletes_a_bootstrap_cluster";
+async fn k3d_lists_reads_joins_and_deletes_a_bootstrap_cluster() {
+    let test = "k3d_lists_reads_joins_and_deletes_a_bootstrap_cluster";
     let Some(k3d) = k3d(test).await else { return };
     let f = fixture().await;
     let kubeconfig = f.kubeconfig();
@@ -223,13 +223,59 @@ async fn k3d_lists_reads_and_deletes_a_bootstrap_cluster() {
         Some(format!("https://127.0.0.1:{api_port}").as_str())
     );
 
+    // `k3d node create` joins it from its labels (token, network, server URL, image volume)
+    let proxy = unprivileged::Proxy::start().await;
+    let extra = format!("{n}-x");
+    let (ok, out, err) = run(
+        k3d_cmd(&k3d, &f.images, &kubeconfig, Some(&proxy.docker_host()))
+            .args([
+                "node",
+                "create",
+                &extra,
+                "--cluster",
+                n,
+                "--image",
+                &f.images.node,
+            ])
+            .args(["--timeout", "60s"]),
+    )
+    .await;
+    assert!(ok, "k3d node create {extra}:\n{out}\n{err}");
+    let joined = inspect("container", &format!("k3d-{extra}-0"));
+    assert_eq!(joined["State"]["Running"], true);
+    let env: Vec<String> = serde_json::from_value(joined["Config"]["Env"].clone()).unwrap();
+    assert!(env.contains(&format!("K3S_TOKEN={token}")), "{env:?}");
+    assert!(
+        env.contains(&format!("K3S_URL=https://k3d-{n}-server-0:6443")),
+        "{env:?}"
+    );
+    let c = k3d_cluster(&k3d, &f, &kubeconfig).await;
+    assert_eq!(
+        (c["agentsCount"].clone(), c["agentsRunning"].clone()),
+        (3.into(), 3.into())
+    );
+    let (ok, out, err) =
+        run(bootstrap_cmd(&kubeconfig).args(["cluster", "list", "-o", "json"])).await;
+    assert!(ok, "bootstrap cluster list: {err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ours = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == n.as_str())
+        .unwrap();
+    assert_eq!(
+        (ours["agents"].clone(), ours["agents_running"].clone()),
+        (3.into(), 3.into())
+    );
+
     // `k3d cluster delete` removes every container, the network, the volumes and the
-    // kubeconfig entries bootstrap made
+    // kubeconfig entries bootstrap made (and the node k3d added)
     let anonymous = anonymous_volumes(n);
     assert_eq!(
         anonymous.len(),
-        12,
-        "4 VOLUMEs in each of 3 nodes: {anonymous:?}"
+        16,
+        "4 VOLUMEs in each of 4 nodes: {anonymous:?}"
     );
     let (ok, _, err) =
         run(k3d_cmd(&k3d, &f.images, &kubeconfig, None).args(["cluster", "delete", n])).await;
