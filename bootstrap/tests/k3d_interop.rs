@@ -476,6 +476,98 @@ async fn bootstrap_deletes_a_k3d_cluster_whose_privileged_nodes_never_started() 
     assert_all_gone(&n, &anonymous, "bootstrap cluster delete");
 }
 
+/// `k3d registry create` with a stand-in for `registry:2` (Debian's build of the same
+/// registry): k3d lists it, it serves the registry API on its 127.0.0.1 port, and bootstrap,
+/// which lists clusters, does not take it for one (it has no `k3d.cluster` label).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_k3d_registry_serves_and_is_no_cluster_to_bootstrap() {
+    let test = "a_k3d_registry_serves_and_is_no_cluster_to_bootstrap";
+    let Some(k3d) = k3d(test).await else { return };
+    if !Path::new("/usr/bin/docker-registry").exists() {
+        skip(
+            test,
+            "no /usr/bin/docker-registry (Debian's docker-registry) for the registry:2 stand-in",
+        );
+        return;
+    }
+    let mut f = fixture().await;
+    let image = format!("{}/registry-standin:2", unique("iot-test"));
+    bootstrap::standin::build_registry(&f.engine, &image)
+        .await
+        .unwrap();
+    f.cleanup.images.push(image.clone());
+    let name = f.name.clone();
+    f.cleanup.containers.push(format!("k3d-{name}"));
+    let kubeconfig = f.kubeconfig();
+    let proxy = unprivileged::Proxy::start().await;
+    let port = free_port();
+    let (ok, out, err) = run(
+        k3d_cmd(&k3d, &f.images, &kubeconfig, Some(&proxy.docker_host()))
+            .args(["registry", "create", &name, "--image", &image])
+            .args(["--port", &format!("127.0.0.1:{port}")]),
+    )
+    .await;
+    assert!(ok, "k3d registry create {name}:\n{out}\n{err}");
+
+    let (ok, out, err) =
+        run(k3d_cmd(&k3d, &f.images, &kubeconfig, None).args(["registry", "list", "-o", "json"]))
+            .await;
+    assert!(ok, "k3d registry list: {err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reg = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == format!("k3d-{name}"))
+        .unwrap_or_else(|| panic!("k3d registry list shows k3d-{name}: {out}"));
+    assert_eq!(reg["role"], "registry");
+    assert_eq!(reg["State"]["Running"], true, "{reg}");
+
+    // the registry API answers on the published port
+    let mut answered = false;
+    for _ in 0..50 {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                .await
+                .unwrap();
+            let mut reply = String::new();
+            let _ = s.read_to_string(&mut reply).await;
+            if reply.starts_with("HTTP/1.0 200") {
+                assert!(
+                    reply.contains("Docker-Distribution-Api-Version: registry/2.0"),
+                    "{reply}"
+                );
+                answered = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        answered,
+        "the registry did not answer GET /v2/ on 127.0.0.1:{port}"
+    );
+
+    let (ok, out, err) =
+        run(bootstrap_cmd(&kubeconfig).args(["cluster", "list", "-o", "json"])).await;
+    assert!(ok, "bootstrap cluster list: {err}");
+    assert!(
+        !out.contains(&format!("k3d-{name}")),
+        "bootstrap lists the registry: {out}"
+    );
+
+    let (ok, _, err) = run(k3d_cmd(&k3d, &f.images, &kubeconfig, None).args([
+        "registry",
+        "delete",
+        &format!("k3d-{name}"),
+    ]))
+    .await;
+    assert!(ok, "k3d registry delete: {err}");
+    let (exists, _, _) = docker(&["container", "inspect", &format!("k3d-{name}")]);
+    assert!(!exists, "k3d registry delete left k3d-{name}");
+}
+
 /// A Docker API socket in front of the engine's for k3d: the one change is `privileged`.
 mod unprivileged {
     use std::path::{Path, PathBuf};
