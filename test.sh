@@ -36,8 +36,9 @@ record_skips() {
 # --- what the tests need -------------------------------------------------------------------
 # Debian packages: docker.io (the engine bootstrap and the image tests drive), shellcheck and
 # vagrant (static checks of p1/p2), busybox-static (stand-in K3s nodes), libssl-dev and
-# pkg-config (git2's https transport), iproute2 (ss, network namespaces), unzip.
-APT_PACKAGES=(docker.io shellcheck vagrant busybox-static libssl-dev pkg-config iproute2 unzip curl)
+# pkg-config (git2's https transport), iproute2 (ss, network namespaces), unzip,
+# docker-registry (the registry:2 stand-in of bootstrap/tests/k3d_interop.rs).
+APT_PACKAGES=(docker.io shellcheck vagrant busybox-static libssl-dev pkg-config iproute2 unzip curl docker-registry)
 
 install_apt_packages() {
   local missing=()

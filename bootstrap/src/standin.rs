@@ -32,6 +32,41 @@ COPY bin /bin
 ENTRYPOINT [\"/bin/nginx-proxy\"]
 ";
 
+/// Debian's `docker-registry` (Distribution 2.8, the code of `registry:2`), dynamically linked.
+const HOST_REGISTRY: &str = "/usr/bin/docker-registry";
+/// What it needs of the host at run time (glibc), at the paths the binary names.
+const HOST_REGISTRY_LIBS: [&str; 2] = [
+    "/lib/x86_64-linux-gnu/libc.so.6",
+    "/lib64/ld-linux-x86-64.so.2",
+];
+/// The settings `registry:2` ships: files under /var/lib/registry, plain HTTP on :5000, no auth.
+const REGISTRY_CONFIG: &str = "version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+";
+const REGISTRY_DOCKERFILE: &str = "FROM scratch
+COPY . /
+VOLUME /var/lib/registry
+EXPOSE 5000
+ENTRYPOINT [\"/bin/registry\"]
+CMD [\"serve\", \"/etc/docker/registry/config.yml\"]
+";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StandinImages {
     pub node: String,
@@ -115,4 +150,44 @@ fn context(
         });
     }
     Ok(archive::build(&items)?)
+}
+
+/// Builds a stand-in for `registry:2` (the image of k3d's registries) as `image`, from the
+/// host's Debian `docker-registry` and the glibc it links: the same program, serving the
+/// registry API on :5000 and logging `listening on`, where `registry:2` cannot be pulled.
+pub async fn build_registry(engine: &Engine, image: &str) -> Result<(), Error> {
+    let read = |path: &str| {
+        std::fs::read(path).map_err(Error::io(format!(
+            "read {path} (install Debian's docker-registry)"
+        )))
+    };
+    let mut items = vec![
+        TarItem::File {
+            path: "Dockerfile".to_owned(),
+            mode: 0o644,
+            data: REGISTRY_DOCKERFILE.as_bytes().to_vec(),
+        },
+        TarItem::File {
+            path: "bin/registry".to_owned(),
+            mode: 0o755,
+            data: read(HOST_REGISTRY)?,
+        },
+        TarItem::File {
+            path: "etc/docker/registry/config.yml".to_owned(),
+            mode: 0o644,
+            data: REGISTRY_CONFIG.as_bytes().to_vec(),
+        },
+    ];
+    for lib in HOST_REGISTRY_LIBS {
+        items.push(TarItem::File {
+            path: lib.trim_start_matches('/').to_owned(),
+            mode: 0o755,
+            data: read(lib)?,
+        });
+    }
+    let context = archive::build(&items)?;
+    engine
+        .build_image(context, image, &Default::default(), &|_| {})
+        .await?;
+    Ok(())
 }
