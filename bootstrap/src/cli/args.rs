@@ -172,6 +172,14 @@ pub(crate) struct CreateArgs {
     /// Leave what was created in place when creation fails (for debugging)
     #[arg(long)]
     pub(crate) no_rollback: bool,
+    /// Create a registry with the cluster (k3d's flag; the container is named exactly NAME),
+    /// e.g. demo-registry:0.0.0.0:5111; removed with the cluster
+    #[arg(long, value_name = "NAME[:HOST]:PORT")]
+    pub(crate) registry_create: Option<String>,
+    /// Pull through a registry container that exists already (e.g. one created with another
+    /// cluster); repeatable; kept when the cluster is deleted
+    #[arg(long, value_name = "NAME:PORT")]
+    pub(crate) registry_use: Vec<String>,
     /// TESTS ONLY: run nodes without `privileged` (all capabilities but SYS_RESOURCE), for
     /// stand-in images on hosts where privileged containers cannot start. Real K3s fails so.
     #[cfg(feature = "test-nodes")]

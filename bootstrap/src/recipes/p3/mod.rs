@@ -163,6 +163,7 @@ pub(crate) fn cluster_options(req: &Request) -> Result<ClusterOptions, Error> {
         fixes: req.fixes,
         security: req.security,
         extra_labels: recorded_parameters(req),
+        registries: Default::default(),
     })
 }
 
