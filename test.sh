@@ -37,7 +37,7 @@ record_skips() {
 # Debian packages: docker.io (the engine bootstrap and the image tests drive), shellcheck and
 # vagrant (static checks of p1/p2), busybox-static (stand-in K3s nodes), libssl-dev and
 # pkg-config (git2's https transport), iproute2 (ss, network namespaces), unzip.
-APT_PACKAGES=(docker.io shellcheck vagrant busybox-static libssl-dev pkg-config iproute2 unzip curl)
+APT_PACKAGES=(docker.io docker-registry shellcheck vagrant busybox-static libssl-dev pkg-config iproute2 unzip curl)
 
 install_apt_packages() {
   local missing=()

@@ -116,3 +116,82 @@ fn context(
     }
     Ok(archive::build(&items)?)
 }
+
+/// Where Debian's `docker-registry` (the CNCF distribution, as in `registry:2`) puts its binary.
+pub(crate) const HOST_REGISTRY: &str = "/usr/bin/docker-registry";
+
+/// The configuration `registry:2` ships, reduced to what a test uses: filesystem storage in
+/// the image's volume, HTTP on :5000.
+const REGISTRY_CONFIG: &str = "version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+";
+
+const REGISTRY_DOCKERFILE: &str = "FROM scratch
+COPY root /
+VOLUME /var/lib/registry
+EXPOSE 5000
+ENTRYPOINT [\"/bin/registry\", \"serve\", \"/etc/docker/registry/config.yml\"]
+";
+
+/// Builds a stand-in for `registry:2` as `image`: Debian's build of the same CNCF distribution
+/// registry (install the `docker-registry` package), with the shared libraries it links, in an
+/// image `FROM scratch`. It listens on :5000 and logs `listening on`, as `registry:2` does.
+pub async fn build_registry(engine: &Engine, image: &str) -> Result<(), Error> {
+    let binary = std::fs::read(HOST_REGISTRY).map_err(Error::io(format!(
+        "read {HOST_REGISTRY} (install Debian's docker-registry)"
+    )))?;
+    let mut items = vec![
+        TarItem::File {
+            path: "Dockerfile".to_owned(),
+            mode: 0o644,
+            data: REGISTRY_DOCKERFILE.as_bytes().to_vec(),
+        },
+        TarItem::File {
+            path: "root/bin/registry".to_owned(),
+            mode: 0o755,
+            data: binary,
+        },
+        TarItem::File {
+            path: "root/etc/docker/registry/config.yml".to_owned(),
+            mode: 0o644,
+            data: REGISTRY_CONFIG.as_bytes().to_vec(),
+        },
+    ];
+    for lib in linked_libraries(Path::new(HOST_REGISTRY)).await? {
+        let data = std::fs::read(&lib).map_err(Error::io(format!("read {lib}")))?;
+        items.push(TarItem::File {
+            path: format!("root{lib}"),
+            mode: 0o755,
+            data,
+        });
+    }
+    let context = archive::build(&items)?;
+    engine
+        .build_image(context, image, &Default::default(), &|_| {})
+        .await?;
+    Ok(())
+}
+
+/// The absolute paths `ldd` names for a dynamically linked binary.
+async fn linked_libraries(binary: &Path) -> Result<Vec<String>, Error> {
+    let out = tokio::process::Command::new("ldd")
+        .arg(binary)
+        .output()
+        .await
+        .map_err(Error::io(format!("run ldd {}", binary.display())))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)` or `/lib64/ld-… (0x…)`
+            let path = l.split("=>").last()?.split_whitespace().next()?;
+            path.starts_with('/').then(|| path.to_owned())
+        })
+        .collect())
+}
