@@ -313,6 +313,15 @@ pub(crate) struct P3Args {
     /// Bound on the whole run, each wait included (first runs pull K3s's and Argo CD's images)
     #[arg(long, default_value = "20m", value_parser = humantime::parse_duration)]
     pub(crate) timeout: Duration,
+    /// Publish the registry created with the cluster (k3d-<cluster>-registry) on this port of
+    /// 127.0.0.1; echo-app:v1 and v2 are pushed to it and the nodes pull them as
+    /// localhost:5111/echo-app, the name p3/confs and charts/p3 use
+    #[arg(long, value_name = "PORT", default_value_t = p3::REGISTRY_PORT_DEFAULT, help_heading = "Registry")]
+    pub(crate) registry_port: u16,
+    /// No registry: import the images into the nodes' containerd instead (as `bootstrap image
+    /// import` does)
+    #[arg(long, conflicts_with = "registry_port", help_heading = "Registry")]
+    pub(crate) no_registry: bool,
     /// TESTS ONLY: stand-in nodes without `privileged` (see `cluster create`)
     #[cfg(feature = "test-nodes")]
     #[arg(long, hide = true)]
