@@ -214,7 +214,7 @@ async fn registry_create_push_pull_use_and_delete() {
         .await
         .unwrap();
     assert!(
-        matches!(&deleted, Deleted::Removed { kept_registries, network: Some(_), .. } if kept_registries == &[reg_name.clone()]),
+        matches!(&deleted, Deleted::Removed { kept_registries, network: Some(_), .. } if kept_registries == std::slice::from_ref(&reg_name)),
         "{deleted:?}"
     );
     assert_eq!(

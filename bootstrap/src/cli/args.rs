@@ -88,7 +88,7 @@ pub(crate) enum Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ClusterCommand {
     /// Create a cluster and merge its kubeconfig (k3d's `cluster create`)
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Delete clusters and everything k3d's delete removes; deleting a missing cluster is fine
     Delete(DeleteArgs),
     /// List clusters, bootstrap's and k3d's

@@ -31,7 +31,7 @@ pub(super) fn delete_request(name: ClusterName) -> DeleteRequest {
 
 pub(super) async fn run_cluster(command: ClusterCommand, steps: &Steps) -> Result<u8, Error> {
     match command {
-        ClusterCommand::Create(a) => create(a, steps).await,
+        ClusterCommand::Create(a) => create(*a, steps).await,
         ClusterCommand::Delete(a) => {
             let engine = Engine::connect().await?;
             let names: Vec<String> = if a.all {

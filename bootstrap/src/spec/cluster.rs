@@ -543,6 +543,13 @@ impl ClusterPlan {
                 }
             }
         }
+        if let Some(reg) = self.registry_container() {
+            for (key, bindings) in &reg.ports {
+                for b in bindings {
+                    out.push((reg.name.clone(), key.clone(), b.clone()));
+                }
+            }
+        }
         out
     }
 
