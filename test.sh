@@ -37,8 +37,8 @@ record_skips() {
 # Debian packages: docker.io (the engine bootstrap and the image tests drive), shellcheck and
 # vagrant (static checks of p1/p2), busybox-static (stand-in K3s nodes), libssl-dev and
 # pkg-config (git2's https transport), iproute2 (ss, network namespaces), unzip,
-# docker-registry (the registry:2 stand-in of bootstrap/tests/k3d_interop.rs).
-APT_PACKAGES=(docker.io shellcheck vagrant busybox-static libssl-dev pkg-config iproute2 unzip curl docker-registry)
+# docker-registry (the registry:2 stand-in of the registry and k3d interop tests).
+APT_PACKAGES=(docker.io docker-registry shellcheck vagrant busybox-static libssl-dev pkg-config iproute2 unzip curl)
 
 install_apt_packages() {
   local missing=()

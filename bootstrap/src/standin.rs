@@ -32,41 +32,6 @@ COPY bin /bin
 ENTRYPOINT [\"/bin/nginx-proxy\"]
 ";
 
-/// Debian's `docker-registry` (Distribution 2.8, the code of `registry:2`), dynamically linked.
-const HOST_REGISTRY: &str = "/usr/bin/docker-registry";
-/// What it needs of the host at run time (glibc), at the paths the binary names.
-const HOST_REGISTRY_LIBS: [&str; 2] = [
-    "/lib/x86_64-linux-gnu/libc.so.6",
-    "/lib64/ld-linux-x86-64.so.2",
-];
-/// The settings `registry:2` ships: files under /var/lib/registry, plain HTTP on :5000, no auth.
-const REGISTRY_CONFIG: &str = "version: 0.1
-log:
-  fields:
-    service: registry
-storage:
-  cache:
-    blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: /var/lib/registry
-http:
-  addr: :5000
-  headers:
-    X-Content-Type-Options: [nosniff]
-health:
-  storagedriver:
-    enabled: true
-    interval: 10s
-    threshold: 3
-";
-const REGISTRY_DOCKERFILE: &str = "FROM scratch
-COPY . /
-VOLUME /var/lib/registry
-EXPOSE 5000
-ENTRYPOINT [\"/bin/registry\"]
-CMD [\"serve\", \"/etc/docker/registry/config.yml\"]
-";
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StandinImages {
     pub node: String,
@@ -152,15 +117,36 @@ fn context(
     Ok(archive::build(&items)?)
 }
 
-/// Builds a stand-in for `registry:2` (the image of k3d's registries) as `image`, from the
-/// host's Debian `docker-registry` and the glibc it links: the same program, serving the
-/// registry API on :5000 and logging `listening on`, where `registry:2` cannot be pulled.
+/// Where Debian's `docker-registry` (the CNCF distribution, as in `registry:2`) puts its binary.
+pub(crate) const HOST_REGISTRY: &str = "/usr/bin/docker-registry";
+
+/// The configuration `registry:2` ships, reduced to what a test uses: filesystem storage in
+/// the image's volume, HTTP on :5000.
+const REGISTRY_CONFIG: &str = "version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+";
+
+const REGISTRY_DOCKERFILE: &str = "FROM scratch
+COPY root /
+VOLUME /var/lib/registry
+EXPOSE 5000
+ENTRYPOINT [\"/bin/registry\", \"serve\", \"/etc/docker/registry/config.yml\"]
+";
+
+/// Builds a stand-in for `registry:2` as `image`: Debian's build of the same CNCF distribution
+/// registry (install the `docker-registry` package), with the shared libraries it links, in an
+/// image `FROM scratch`. It listens on :5000 and logs `listening on`, as `registry:2` does.
 pub async fn build_registry(engine: &Engine, image: &str) -> Result<(), Error> {
-    let read = |path: &str| {
-        std::fs::read(path).map_err(Error::io(format!(
-            "read {path} (install Debian's docker-registry)"
-        )))
-    };
+    let binary = std::fs::read(HOST_REGISTRY).map_err(Error::io(format!(
+        "read {HOST_REGISTRY} (install Debian's docker-registry)"
+    )))?;
     let mut items = vec![
         TarItem::File {
             path: "Dockerfile".to_owned(),
@@ -168,21 +154,22 @@ pub async fn build_registry(engine: &Engine, image: &str) -> Result<(), Error> {
             data: REGISTRY_DOCKERFILE.as_bytes().to_vec(),
         },
         TarItem::File {
-            path: "bin/registry".to_owned(),
+            path: "root/bin/registry".to_owned(),
             mode: 0o755,
-            data: read(HOST_REGISTRY)?,
+            data: binary,
         },
         TarItem::File {
-            path: "etc/docker/registry/config.yml".to_owned(),
+            path: "root/etc/docker/registry/config.yml".to_owned(),
             mode: 0o644,
             data: REGISTRY_CONFIG.as_bytes().to_vec(),
         },
     ];
-    for lib in HOST_REGISTRY_LIBS {
+    for lib in linked_libraries(Path::new(HOST_REGISTRY)).await? {
+        let data = std::fs::read(&lib).map_err(Error::io(format!("read {lib}")))?;
         items.push(TarItem::File {
-            path: lib.trim_start_matches('/').to_owned(),
+            path: format!("root{lib}"),
             mode: 0o755,
-            data: read(lib)?,
+            data,
         });
     }
     let context = archive::build(&items)?;
@@ -190,4 +177,21 @@ pub async fn build_registry(engine: &Engine, image: &str) -> Result<(), Error> {
         .build_image(context, image, &Default::default(), &|_| {})
         .await?;
     Ok(())
+}
+
+/// The absolute paths `ldd` names for a dynamically linked binary.
+async fn linked_libraries(binary: &Path) -> Result<Vec<String>, Error> {
+    let out = tokio::process::Command::new("ldd")
+        .arg(binary)
+        .output()
+        .await
+        .map_err(Error::io(format!("run ldd {}", binary.display())))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)` or `/lib64/ld-… (0x…)`
+            let path = l.split("=>").last()?.split_whitespace().next()?;
+            path.starts_with('/').then(|| path.to_owned())
+        })
+        .collect())
 }

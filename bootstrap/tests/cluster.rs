@@ -282,7 +282,8 @@ async fn create_matches_the_spec_and_delete_leaves_nothing() {
             containers: 4,
             network: Some(format!("k3d-{name}")),
             volumes: 1,
-            kubeconfig: true
+            kubeconfig: true,
+            kept_registries: vec![],
         }
     );
     assert_eq!(leftovers(&name), Vec::<String>::new());

@@ -88,6 +88,8 @@ async fn p3_builds_the_docker_half_stops_at_the_api_resumes_and_goes_down() {
         "--cluster",
         &name,
         "--unprivileged-test-nodes",
+        // registry:2 cannot be pulled here; tests/registry.rs covers the registry
+        "--no-registry",
         "--image",
         &images.node,
         "--lb-image",

@@ -42,7 +42,7 @@ fn the_container_runs_playground_mode_hardened_and_probed() {
     let objects = render(Chart::P3, "dev", &[]);
     let w = objects.workloads()[0];
     let c = container(&w);
-    assert_eq!(c.image.as_deref(), Some("echo-app:v1"));
+    assert_eq!(c.image.as_deref(), Some("localhost:5111/echo-app:v1"));
     assert_eq!(c.image_pull_policy.as_deref(), Some("IfNotPresent"));
     assert!(
         !args(c)
@@ -65,14 +65,15 @@ fn values_yaml_holds_the_image_block_gitops_bumper_edits() {
     let values =
         std::fs::read_to_string(lab_charts::workspace_root().join("charts/p3/values.yaml"))
             .unwrap();
-    let block = "\nimage:\n  repository: echo-app\n  tag: v1\n  pullPolicy: IfNotPresent\n";
+    let block =
+        "\nimage:\n  repository: localhost:5111/echo-app\n  tag: v1\n  pullPolicy: IfNotPresent\n";
     assert!(
         values.contains(block),
         "charts/p3/values.yaml lost the block:{block}"
     );
     let text = lab_charts::render_text(Chart::P3, "dev", &[]).unwrap();
     assert!(
-        text.contains("          image: \"echo-app:v1\"\n"),
+        text.contains("          image: \"localhost:5111/echo-app:v1\"\n"),
         "{text}"
     );
 }
@@ -88,7 +89,10 @@ fn bumping_the_tag_changes_the_image_and_nothing_the_selector_depends_on() {
     };
     assert_eq!(selectors(&v1), selectors(&v2));
     let w = v2.workloads()[0];
-    assert_eq!(container(&w).image.as_deref(), Some("echo-app:v2"));
+    assert_eq!(
+        container(&w).image.as_deref(),
+        Some("localhost:5111/echo-app:v2")
+    );
     // gitops-bumper edits the tag in values.yaml and in p3/confs: the render must then differ
     // from the committed one on exactly the image line, or the confs would fall out of sync.
     let text_v1 = lab_charts::render_text(Chart::P3, "dev", &[]).unwrap();
@@ -102,8 +106,8 @@ fn bumping_the_tag_changes_the_image_and_nothing_the_selector_depends_on() {
     assert_eq!(
         changed,
         [(
-            "          image: \"echo-app:v1\"",
-            "          image: \"echo-app:v2\""
+            "          image: \"localhost:5111/echo-app:v1\"",
+            "          image: \"localhost:5111/echo-app:v2\""
         )]
     );
 }

@@ -79,7 +79,7 @@ git -C "$work/repo" checkout -q -B main
 git -C "$work/repo" config user.name "iot-rs loop"
 git -C "$work/repo" config user.email "loop@iot-rs.invalid"
 git -C "$work/repo" remote set-url origin "$repo_url"
-grep -q 'image: "echo-app:v1"' "$work/repo/p3/confs/playground.yaml" ||
+grep -q 'image: "localhost:5111/echo-app:v1"' "$work/repo/p3/confs/playground.yaml" ||
   fail "p3/confs/playground.yaml of this checkout is not at echo-app:v1"
 for _ in $(seq 1 50); do
   git -C "$work/repo" push -q origin main 2>/dev/null && break
@@ -112,8 +112,8 @@ app() { "$kubectl" -n argocd get application playground -o "jsonpath=$1"; }
 image() { "$kubectl" -n dev get deployment playground -o 'jsonpath={.spec.template.spec.containers[0].image}'; }
 [[ $(app '{.status.sync.revision}') == "$pushed" ]] || fail "the Application is not at the pushed commit $pushed"
 [[ $(app '{.status.sync.status} {.status.health.status}') == "Synced Healthy" ]] || fail "the Application is not Synced and Healthy"
-[[ $(image) == echo-app:v1 ]] || fail "dev/playground runs $(image), not echo-app:v1"
-echo "# v1: Synced and Healthy at ${pushed:0:7}, dev/playground runs echo-app:v1 ($v1 s)"
+[[ $(image) == localhost:5111/echo-app:v1 ]] || fail "dev/playground runs $(image), not localhost:5111/echo-app:v1"
+echo "# v1: Synced and Healthy at ${pushed:0:7}, dev/playground runs echo-app:v1 from localhost:5111 ($v1 s)"
 
 # --- v2 ---------------------------------------------------------------------------------------
 echo
@@ -125,7 +125,7 @@ v2=$(since "$t")
 echo "$out"
 bumped=$(git -C "$work/repo" rev-parse HEAD)
 grep -q "rolled out: sync Synced at ${bumped:0:7}" <<<"$out" || fail "--wait did not name the commit ${bumped:0:7}"
-[[ $(image) == echo-app:v2 ]] || fail "dev/playground runs $(image), not echo-app:v2"
+[[ $(image) == localhost:5111/echo-app:v2 ]] || fail "dev/playground runs $(image), not localhost:5111/echo-app:v2"
 rollout=$("$kubectl" -n dev rollout status deployment/playground --timeout=60s) || fail "the v2 rollout did not complete"
 echo "# v2: $rollout ($v2 s)"
 

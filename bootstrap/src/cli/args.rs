@@ -88,7 +88,7 @@ pub(crate) enum Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ClusterCommand {
     /// Create a cluster and merge its kubeconfig (k3d's `cluster create`)
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Delete clusters and everything k3d's delete removes; deleting a missing cluster is fine
     Delete(DeleteArgs),
     /// List clusters, bootstrap's and k3d's
@@ -172,6 +172,14 @@ pub(crate) struct CreateArgs {
     /// Leave what was created in place when creation fails (for debugging)
     #[arg(long)]
     pub(crate) no_rollback: bool,
+    /// Create a registry with the cluster (k3d's flag; the container is named exactly NAME),
+    /// e.g. demo-registry:0.0.0.0:5111; removed with the cluster
+    #[arg(long, value_name = "NAME[:HOST]:PORT")]
+    pub(crate) registry_create: Option<String>,
+    /// Pull through a registry container that exists already (e.g. one created with another
+    /// cluster); repeatable; kept when the cluster is deleted
+    #[arg(long, value_name = "NAME:PORT")]
+    pub(crate) registry_use: Vec<String>,
     /// TESTS ONLY: run nodes without `privileged` (all capabilities but SYS_RESOURCE), for
     /// stand-in images on hosts where privileged containers cannot start. Real K3s fails so.
     #[cfg(feature = "test-nodes")]
@@ -309,6 +317,15 @@ pub(crate) struct P3Args {
     /// Bound on the whole run, each wait included (first runs pull K3s's and Argo CD's images)
     #[arg(long, default_value = "20m", value_parser = humantime::parse_duration)]
     pub(crate) timeout: Duration,
+    /// Publish the registry created with the cluster (k3d-<cluster>-registry) on this port of
+    /// 127.0.0.1; echo-app:v1 and v2 are pushed to it and the nodes pull them as
+    /// localhost:5111/echo-app, the name p3/confs and charts/p3 use
+    #[arg(long, value_name = "PORT", default_value_t = p3::REGISTRY_PORT_DEFAULT, help_heading = "Registry")]
+    pub(crate) registry_port: u16,
+    /// No registry: import the images into the nodes' containerd instead (as `bootstrap image
+    /// import` does)
+    #[arg(long, conflicts_with = "registry_port", help_heading = "Registry")]
+    pub(crate) no_registry: bool,
     /// TESTS ONLY: stand-in nodes without `privileged` (see `cluster create`)
     #[cfg(feature = "test-nodes")]
     #[arg(long, hide = true)]

@@ -5,15 +5,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::args::{ClusterCommand, CreateArgs, Output};
-use super::options::{new_token, node_security};
+use super::options::{new_token, node_security, resolve_registry_create};
 
 use crate::docker::Engine;
 use crate::recipes::Shutdown;
 use crate::recipes::cluster::{self, CreateRequest, DeleteRequest, Deleted, KubeconfigOutput};
 use crate::recipes::steps::Steps;
-use crate::spec::cluster::{ClusterPlan, NetworkFacts};
+use crate::spec::cluster::{ClusterPlan, NetworkFacts, RegistryOptions};
 use crate::spec::fixes::Fixes;
 use crate::spec::names::ClusterName;
+use crate::spec::registry::RegistryUseFlag;
 use crate::{Error, kubeconfig_file};
 
 pub(super) fn delete_request(name: ClusterName) -> DeleteRequest {
@@ -30,7 +31,7 @@ pub(super) fn delete_request(name: ClusterName) -> DeleteRequest {
 
 pub(super) async fn run_cluster(command: ClusterCommand, steps: &Steps) -> Result<u8, Error> {
     match command {
-        ClusterCommand::Create(a) => create(a, steps).await,
+        ClusterCommand::Create(a) => create(*a, steps).await,
         ClusterCommand::Delete(a) => {
             let engine = Engine::connect().await?;
             let names: Vec<String> = if a.all {
@@ -53,8 +54,9 @@ pub(super) async fn run_cluster(command: ClusterCommand, steps: &Steps) -> Resul
                         network,
                         volumes,
                         kubeconfig,
+                        kept_registries,
                     } => println!(
-                        "deleted cluster {}: {containers} container(s), {}, {volumes} volume(s){}",
+                        "deleted cluster {}: {containers} container(s), {}, {volumes} volume(s){}{}",
                         req.name,
                         network
                             .map(|n| format!("network {n}"))
@@ -63,6 +65,14 @@ pub(super) async fn run_cluster(command: ClusterCommand, steps: &Steps) -> Resul
                             ", kubeconfig entries"
                         } else {
                             ""
+                        },
+                        if kept_registries.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; kept registry {} (another cluster uses it)",
+                                kept_registries.join(", ")
+                            )
                         }
                     ),
                 }
@@ -202,7 +212,35 @@ async fn plan_from(a: &CreateArgs, engine: Option<&Engine>) -> Result<ClusterPla
         &a.k3s_args,
         &a.volumes,
     )?;
+    let mut options = options;
+    options.registries = registry_options(a, engine).await?;
     Ok(ClusterPlan::new(options)?)
+}
+
+/// `--registry-create` resolved, `--registry-use` read back from the registry containers.
+async fn registry_options(
+    a: &CreateArgs,
+    engine: Option<&Engine>,
+) -> Result<RegistryOptions, Error> {
+    let create = a
+        .registry_create
+        .as_deref()
+        .map(resolve_registry_create)
+        .transpose()?;
+    let mut existing = Vec::new();
+    for flag in &a.registry_use {
+        let name = RegistryUseFlag::parse(flag)?.name;
+        let engine = engine.ok_or_else(|| Error::Command {
+            command: format!("--registry-use {flag}"),
+            reason: "Docker is not reachable, and the registry's ports are read from its container; start Docker".to_owned(),
+        })?;
+        existing.push(engine.registry(&name).await?);
+    }
+    Ok(RegistryOptions {
+        create,
+        existing,
+        ..RegistryOptions::default()
+    })
 }
 
 async fn dry_run(a: &CreateArgs) -> Result<u8, Error> {

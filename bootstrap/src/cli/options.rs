@@ -14,6 +14,7 @@ use crate::spec::names::{ClusterName, DEFAULT_CLUSTER_NAME};
 use crate::spec::ports::{
     ApiEndpoint, ApiHost, ApiPortSpec, DEFAULT_API_HOST, PortFlag, api_host_for_docker_host,
 };
+use crate::spec::registry::{Registry, RegistryCreateFlag};
 
 /// Privileged nodes, as K3s needs, unless a test build asks for stand-in nodes without it.
 pub(super) fn node_security(
@@ -56,6 +57,7 @@ impl ShapeArgs {
         )?;
         Ok(ClusterOptions {
             extra_labels: std::collections::BTreeMap::new(),
+            registries: Default::default(),
             name,
             servers: self.servers,
             agents: self.agents,
@@ -100,6 +102,47 @@ impl ShapeArgs {
     }
 }
 
+/// `--registry-create` → the registry with its host address resolved and its port chosen, as
+/// k3d's port-exposure spec does it: a hostname to its IPv4 address, no host: 0.0.0.0, no
+/// port: a free one.
+pub(crate) fn resolve_registry_create(flag: &str) -> Result<Registry, Error> {
+    let parsed = RegistryCreateFlag::parse(flag)?;
+    let host_ip = match parsed.host.as_deref() {
+        None => Ipv4Addr::UNSPECIFIED,
+        Some(host) => host
+            .parse::<Ipv4Addr>()
+            .ok()
+            .or_else(|| ipv4_of(host))
+            .ok_or_else(|| crate::spec::SpecError::InvalidFlag {
+                flag: format!("--registry-create {flag}"),
+                reason: format!("the host {host} has no IPv4 address"),
+            })?,
+    };
+    let port = match parsed.port {
+        Some(p) => p,
+        None => free_port(host_ip, "the registry")?,
+    };
+    Ok(Registry::created(&parsed, &host_ip.to_string(), port))
+}
+
+fn ipv4_of(name: &str) -> Option<Ipv4Addr> {
+    std::net::ToSocketAddrs::to_socket_addrs(&(name, 0))
+        .ok()
+        .and_then(|mut addrs| {
+            addrs.find_map(|a| match a.ip() {
+                IpAddr::V4(v4) => Some(v4),
+                IpAddr::V6(_) => None,
+            })
+        })
+}
+
+fn free_port(ip: Ipv4Addr, what: &str) -> Result<u16, Error> {
+    TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(Error::io(format!("find a free port on {ip} for {what}")))
+}
+
 /// `--api-port` → where the API is published: k3d's defaults (0.0.0.0, a free port), a
 /// hostname resolved to its IPv4 address, and the Docker host's name when Docker is remote.
 fn resolve_api(spec: Option<&str>, docker_host: Option<&str>) -> Result<ApiEndpoint, Error> {
@@ -114,29 +157,16 @@ fn resolve_api(spec: Option<&str>, docker_host: Option<&str>) -> Result<ApiEndpo
         None => (DEFAULT_API_HOST.to_owned(), Ipv4Addr::UNSPECIFIED),
         Some(ApiHost::Ip(ip)) => (ip.to_string(), *ip),
         Some(ApiHost::Name(name)) => {
-            let ip = std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), 0))
-                .ok()
-                .and_then(|mut addrs| {
-                    addrs.find_map(|a| match a.ip() {
-                        IpAddr::V4(v4) => Some(v4),
-                        IpAddr::V6(_) => None,
-                    })
-                })
-                .ok_or_else(|| crate::spec::SpecError::InvalidApiPort {
-                    spec: spec.unwrap_or_default().to_owned(),
-                    reason: format!("the host {name} has no IPv4 address"),
-                })?;
+            let ip = ipv4_of(name).ok_or_else(|| crate::spec::SpecError::InvalidApiPort {
+                spec: spec.unwrap_or_default().to_owned(),
+                reason: format!("the host {name} has no IPv4 address"),
+            })?;
             (name.clone(), ip)
         }
     };
     let port = match parsed.port {
         Some(p) => p,
-        None => TcpListener::bind((host_ip, 0))
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(Error::io(format!(
-                "find a free port on {host_ip} for the API"
-            )))?,
+        None => free_port(host_ip, "the API")?,
     };
     Ok(ApiEndpoint {
         host: api_host_for_docker_host(&host, docker_host),
@@ -175,5 +205,32 @@ mod tests {
         let api = resolve_api(None, Some("tcp://docker.example:2376")).unwrap();
         assert_eq!(api.host, "docker.example");
         assert_eq!(api.host_ip, "0.0.0.0");
+    }
+
+    #[test]
+    fn registry_resolution() {
+        let r = resolve_registry_create("demo-registry:0.0.0.0:5111").unwrap();
+        assert_eq!(
+            (
+                r.name.as_str(),
+                r.host.as_str(),
+                r.host_ip.as_str(),
+                r.host_port
+            ),
+            ("demo-registry", "0.0.0.0", "0.0.0.0", 5111)
+        );
+        let r = resolve_registry_create("reg:localhost:5111").unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.host_ip.as_str()),
+            ("localhost", "127.0.0.1")
+        );
+        let r = resolve_registry_create("reg").unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.host_ip.as_str()),
+            ("0.0.0.0", "0.0.0.0")
+        );
+        assert_ne!(r.host_port, 0);
+        let e = resolve_registry_create("reg:no-such-host.invalid:5000").unwrap_err();
+        assert!(e.to_string().contains("has no IPv4 address"), "{e}");
     }
 }

@@ -64,6 +64,7 @@ pub(super) async fn p3_up(a: P3Args, steps: &Steps) -> Result<u8, Error> {
             #[cfg(feature = "test-nodes")]
             a.unprivileged_test_nodes,
         ),
+        registry_port: (!a.no_registry).then_some(a.registry_port),
         waits: p3::Waits {
             argocd: argocd::Waits {
                 workloads_ready: a.timeout,

@@ -5,6 +5,7 @@ mod containers;
 mod exec;
 mod images;
 mod objects;
+mod registry;
 pub(crate) mod translate;
 
 use std::collections::HashMap;

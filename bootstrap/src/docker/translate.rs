@@ -16,6 +16,7 @@ const CAP_MISSING_ON_TEST_HOSTS: &str = "SYS_RESOURCE";
 pub(crate) fn container(node: &NodeSpec) -> ContainerCreateBody {
     let (privileged, cap_add, cap_drop) = match node.security {
         NodeSecurity::Privileged => (true, None, None),
+        NodeSecurity::Unprivileged => (false, None, None),
         #[cfg(feature = "test-nodes")]
         NodeSecurity::TestWithoutPrivileged => (
             false,

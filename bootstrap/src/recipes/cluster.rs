@@ -23,6 +23,7 @@ use crate::spec::doctor;
 use crate::spec::kubeconfig::Kubeconfig;
 use crate::spec::names::ClusterName;
 use crate::spec::ports::ApiEndpoint;
+use crate::spec::registry;
 
 /// Where `create` puts the cluster's kubeconfig.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -221,6 +222,25 @@ async fn build(
         })
         .await?;
 
+    let registry = plan.registry_container();
+    if let Some(reg) = &registry {
+        steps
+            .run(format!("create registry {}", reg.name), async {
+                Ok::<_, Error>(engine.create_container(reg).await?)
+            })
+            .await?;
+    }
+    for r in plan.registries() {
+        steps
+            .run(
+                format!("connect {} to {}", r.name, plan.network.name),
+                async {
+                    Ok::<_, Error>(engine.connect_network(&r.name, &plan.network.name).await?)
+                },
+            )
+            .await?;
+    }
+
     let nodes = plan.nodes(&net);
     for node in &nodes {
         steps
@@ -236,9 +256,13 @@ async fn build(
     }
     try_join_all(by_role(Role::Agent).map(|a| start_node(engine, a, req.wait_timeout, steps)))
         .await?;
-    for lb in by_role(Role::LoadBalancer) {
-        start_node(engine, lb, req.wait_timeout, steps).await?;
-    }
+    // k3d starts the helpers together.
+    try_join_all(
+        by_role(Role::LoadBalancer)
+            .chain(registry.iter())
+            .map(|n| start_node(engine, n, req.wait_timeout, steps)),
+    )
+    .await?;
 
     if let Some(gateway) = &net.gateway {
         let k3s_nodes: Vec<&NodeSpec> = nodes
@@ -253,6 +277,25 @@ async fn build(
                         .map(|n| add_host_entry(engine, &n.name, gateway)),
                 )
                 .await?;
+                Ok::<_, Error>(())
+            })
+            .await?;
+    }
+
+    if plan.hosting_configmap().is_some() {
+        let k3s_nodes: Vec<&str> = nodes
+            .iter()
+            .filter(|n| matches!(n.role, Role::Server | Role::Agent))
+            .map(|n| n.name.as_str())
+            .collect();
+        steps
+            .run("ConfigMap kube-public/local-registry-hosting", async {
+                if let Err(why) = apply_hosting_configmap(engine, &k3s_nodes).await {
+                    // k3d only warns: the registry works without its advertisement.
+                    steps.note(&format!(
+                        "  warning: the LocalRegistryHosting ConfigMap was not applied: {why}"
+                    ));
+                }
                 Ok::<_, Error>(())
             })
             .await?;
@@ -273,6 +316,58 @@ async fn build(
         nodes: nodes.iter().map(|n| n.name.clone()).collect(),
         kubeconfig,
     })
+}
+
+/// k3d's way: `kubectl apply` of the uploaded file in the servers, then the agents, until one
+/// succeeds; an API that is still coming up gets a few more seconds, a node without kubectl
+/// none.
+async fn apply_hosting_configmap(engine: &Engine, nodes: &[&str]) -> Result<(), String> {
+    let command = format!("kubectl apply -f {}", registry::HOSTING_CONFIGMAP_PATH);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut last = String::new();
+    loop {
+        let mut any_kubectl = false;
+        for node in nodes {
+            match engine.exec(node, &["sh", "-c", &command]).await {
+                Ok(out) if out.exit_code == 0 => return Ok(()),
+                Ok(out) => {
+                    any_kubectl |= out.exit_code != 127;
+                    last = format!("{node}: exit {}: {}", out.exit_code, out.output.trim());
+                }
+                Err(e) => last = format!("{node}: {e}"),
+            }
+        }
+        if !any_kubectl || tokio::time::Instant::now() >= deadline {
+            return Err(last);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Disconnects the registries still attached to `network` (registries of other clusters that
+/// this one used), so that the network can be removed, as k3d does.
+async fn release_registries(engine: &Engine, network: &str) -> Result<(), Error> {
+    let attached = engine.network_containers(network).await?;
+    if attached.is_empty() {
+        return Ok(());
+    }
+    for r in engine
+        .containers_with_labels(&[LABEL_APP, (LABEL_ROLE, Role::Registry.label())])
+        .await?
+    {
+        if attached.contains(&r.name) {
+            engine.disconnect_network(&r.name, network).await?;
+        }
+    }
+    Ok(())
+}
+
+/// k3d's rule: a registry attached to a network besides the cluster's, `bridge` and `host`
+/// serves another cluster too, and is kept.
+fn registry_serves_others(networks: &[String], cluster_network: &str) -> bool {
+    networks
+        .iter()
+        .any(|n| n != cluster_network && n != "bridge" && n != "host")
 }
 
 /// Files in, start, wait for the ready line: one step.
@@ -390,10 +485,13 @@ async fn rollback(
             }
             Err(e) => problems.push(e.to_string()),
         }
-        if let Some(net) = &owned.network
-            && let Err(e) = engine.remove_network(net).await
-        {
-            problems.push(e.to_string());
+        if let Some(net) = &owned.network {
+            if let Err(e) = release_registries(engine, net).await {
+                problems.push(e.to_string());
+            }
+            if let Err(e) = engine.remove_network(net).await {
+                problems.push(e.to_string());
+            }
         }
         if let Some(path) = &owned.merged_into
             && let Err(e) = kubeconfig_file::remove_cluster(path, name)
@@ -425,6 +523,8 @@ pub enum Deleted {
         network: Option<String>,
         volumes: usize,
         kubeconfig: bool,
+        /// Registries kept because other clusters use them (disconnected from this one).
+        kept_registries: Vec<String>,
     },
     /// No container or volume has the cluster's label: nothing to do.
     NotFound,
@@ -450,8 +550,32 @@ pub async fn delete(engine: &Engine, req: &DeleteRequest, steps: &Steps) -> Resu
     if containers.is_empty() && volumes.is_empty() {
         return Ok(Deleted::NotFound);
     }
+    let network_name = containers
+        .iter()
+        .find_map(|c| c.labels.get("k3d.cluster.network").cloned())
+        .unwrap_or_else(|| req.name.network());
+    let mut kept_registries = Vec::new();
+    let mut to_remove = Vec::new();
+    for c in &containers {
+        if c.labels.get(LABEL_ROLE).map(String::as_str) == Some(Role::Registry.label()) {
+            let networks = engine.container_networks(&c.id).await?;
+            if registry_serves_others(&networks, &network_name) {
+                steps
+                    .run(
+                        format!("keep {} (used by another cluster)", c.name),
+                        async {
+                            Ok::<_, Error>(engine.disconnect_network(&c.id, &network_name).await?)
+                        },
+                    )
+                    .await?;
+                kept_registries.push(c.name.clone());
+                continue;
+            }
+        }
+        to_remove.push(c);
+    }
     // in parallel, as the daemon removes independent containers independently
-    try_join_all(containers.iter().map(|c| {
+    try_join_all(to_remove.iter().map(|c| {
         steps.run(format!("remove {}", c.name), async {
             Ok::<_, Error>(engine.remove_container(&c.id).await?)
         })
@@ -469,6 +593,7 @@ pub async fn delete(engine: &Engine, req: &DeleteRequest, steps: &Steps) -> Resu
     if let Some(net) = &network {
         steps
             .run(format!("network {net}"), async {
+                release_registries(engine, net).await?;
                 Ok::<_, Error>(engine.remove_network(net).await?)
             })
             .await?;
@@ -495,7 +620,8 @@ pub async fn delete(engine: &Engine, req: &DeleteRequest, steps: &Steps) -> Resu
         kubeconfig = true;
     }
     Ok(Deleted::Removed {
-        containers: containers.len(),
+        kept_registries,
+        containers: to_remove.len(),
         network,
         volumes: volumes.len(),
         kubeconfig,
@@ -677,6 +803,14 @@ pub async fn start(
     for c in stopped(Role::LoadBalancer, None) {
         start_one(c, READY_LOADBALANCER).await?;
     }
+    // k3d does not wait for a registry.
+    for c in stopped(Role::Registry, None) {
+        steps
+            .run(format!("start {}", c.name), async {
+                Ok::<_, Error>(engine.start_container(&c.id).await?)
+            })
+            .await?;
+    }
     Ok(())
 }
 
@@ -747,6 +881,20 @@ mod tests {
             status: String::new(),
             ports: vec![],
         }
+    }
+
+    #[test]
+    fn a_registry_on_another_clusters_network_is_kept() {
+        let nets = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(!registry_serves_others(
+            &nets(&["bridge", "k3d-demo"]),
+            "k3d-demo"
+        ));
+        assert!(!registry_serves_others(&nets(&["host"]), "k3d-demo"));
+        assert!(registry_serves_others(
+            &nets(&["bridge", "k3d-demo", "k3d-other"]),
+            "k3d-demo"
+        ));
     }
 
     #[test]

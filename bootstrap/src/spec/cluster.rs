@@ -17,6 +17,7 @@ use super::fixes::{ENTRYPOINT_PATH, Fixes};
 use super::loadbalancer::{self, LoadBalancerConfig};
 use super::names::ClusterName;
 use super::ports::{API_PORT, ApiEndpoint, HostBinding, PortFlag};
+use super::registry::{self, Registry};
 use crate::K3D_COMPAT_VERSION;
 
 /// Where K3s writes the admin kubeconfig inside a server (`K3S_KUBECONFIG_OUTPUT`).
@@ -55,6 +56,7 @@ pub enum Role {
     Server,
     Agent,
     LoadBalancer,
+    Registry,
 }
 
 impl Role {
@@ -64,6 +66,7 @@ impl Role {
             Role::Server => "server",
             Role::Agent => "agent",
             Role::LoadBalancer => "loadbalancer",
+            Role::Registry => "registry",
         }
     }
 
@@ -72,6 +75,7 @@ impl Role {
             "server" => Some(Role::Server),
             "agent" => Some(Role::Agent),
             "loadbalancer" => Some(Role::LoadBalancer),
+            "registry" => Some(Role::Registry),
             _ => None,
         }
     }
@@ -82,6 +86,8 @@ impl Role {
 pub enum NodeSecurity {
     /// What k3d does and K3s needs: `privileged: true`.
     Privileged,
+    /// Docker's default capabilities: what the registry container gets, which needs none.
+    Unprivileged,
     /// For tests and benchmarks of stand-in nodes on hosts where privileged containers cannot
     /// start (a Docker engine that itself lacks CAP_SYS_RESOURCE): every capability but that
     /// one, no `privileged`. A real K3s node does not work like this.
@@ -179,6 +185,22 @@ pub struct ClusterOptions {
     /// Labels every node container carries besides k3d's (`bootstrap p3` records its
     /// parameters so that a resume can check them).
     pub extra_labels: BTreeMap<String, String>,
+    /// `--registry-create` and `--registry-use`.
+    pub registries: RegistryOptions,
+}
+
+/// The registries a cluster is wired to, their ports known.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// `--registry-create`: made with the cluster, removed with it.
+    pub create: Option<Registry>,
+    /// `--registry-use`: registries that exist already (read back from their containers).
+    pub existing: Vec<Registry>,
+    /// The created registry's image; empty: k3d's `registry:2`.
+    pub image: String,
+    /// Further names the nodes pull from the first registry (what a `--registry-config`
+    /// file merged over k3d's registries.yaml would add).
+    pub aliases: Vec<String>,
 }
 
 /// A token as k3d makes them: 20 letters. `random` supplies the entropy (at least 20 bytes;
@@ -273,6 +295,8 @@ pub struct ClusterPlan {
     pub image_volume: VolumeSpec,
     pub lb_config: LoadBalancerConfig,
     extras: BTreeMap<NodeRef, NodeExtras>,
+    /// k3d's order: the used registries, then the created one.
+    registries: Vec<Registry>,
 }
 
 impl ClusterPlan {
@@ -426,12 +450,30 @@ impl ClusterPlan {
                 ),
             ]),
         };
+        let regs = &options.registries;
+        let mut registries = regs.existing.clone();
+        // k3d: a registry both created and used is only used.
+        if let Some(created) = &regs.create
+            && !registries.iter().any(|r| r.name == created.name)
+        {
+            registries.push(created.clone());
+        }
+        let node_names: Vec<String> = topo.all().into_iter().map(node_name).collect();
+        if let Some(r) = registries.iter().find(|r| node_names.contains(&r.name)) {
+            return Err(SpecError::InvalidFlag {
+                flag: format!("--registry-create {}", r.name),
+                reason:
+                    "that is the name of one of the cluster's nodes; name the registry otherwise"
+                        .to_owned(),
+            });
+        }
         Ok(Self {
             options,
             network,
             image_volume,
             lb_config,
             extras,
+            registries,
         })
     }
 
@@ -441,7 +483,54 @@ impl ClusterPlan {
 
     /// The images the cluster runs, nodes first.
     pub(crate) fn images(&self) -> Vec<String> {
-        vec![self.options.image.clone(), self.options.lb_image.clone()]
+        let mut images = vec![self.options.image.clone(), self.options.lb_image.clone()];
+        if self.options.registries.create.is_some() {
+            images.push(self.registry_image().to_owned());
+        }
+        images
+    }
+
+    fn registry_image(&self) -> &str {
+        match self.options.registries.image.as_str() {
+            "" => registry::REGISTRY_IMAGE,
+            image => image,
+        }
+    }
+
+    /// The registries the nodes pull through, in k3d's order (the first is advertised).
+    pub fn registries(&self) -> &[Registry] {
+        &self.registries
+    }
+
+    /// The registry container `--registry-create` makes, unless it is also used (then it
+    /// exists already).
+    pub fn registry_container(&self) -> Option<NodeSpec> {
+        let created = self.options.registries.create.as_ref()?;
+        if self
+            .options
+            .registries
+            .existing
+            .iter()
+            .any(|r| r.name == created.name)
+        {
+            return None;
+        }
+        Some(created.container(
+            &self.options.name,
+            self.registry_image(),
+            &self.options.extra_labels,
+        ))
+    }
+
+    /// registries.yaml, when the cluster has registries.
+    pub fn registries_yaml(&self) -> Option<String> {
+        (!self.registries.is_empty())
+            .then(|| registry::registries_yaml(&self.registries, &self.options.registries.aliases))
+    }
+
+    /// The LocalRegistryHosting ConfigMap, when the cluster has registries.
+    pub fn hosting_configmap(&self) -> Option<String> {
+        self.registries.first().map(registry::hosting_configmap)
     }
 
     /// Every host binding the cluster publishes, for the preflight port check.
@@ -451,6 +540,13 @@ impl ClusterPlan {
             for (key, bindings) in &e.ports {
                 for b in bindings {
                     out.push((node_name(&self.options.name, *n), key.clone(), b.clone()));
+                }
+            }
+        }
+        if let Some(reg) = self.registry_container() {
+            for (key, bindings) in &reg.ports {
+                for b in bindings {
+                    out.push((reg.name.clone(), key.clone(), b.clone()));
                 }
             }
         }
@@ -510,7 +606,7 @@ impl ClusterPlan {
             Role::Server if multi_server && !is_init => vec![token_env, url_env, output_env],
             Role::Server => vec![token_env, output_env],
             Role::Agent => vec![token_env, url_env, output_env],
-            Role::LoadBalancer => vec![output_env],
+            Role::LoadBalancer | Role::Registry => vec![output_env],
         };
 
         let cmd = match role {
@@ -533,11 +629,11 @@ impl ClusterPlan {
                 cmd.extend(extras.args.iter().cloned());
                 cmd
             }
-            Role::LoadBalancer => Vec::new(),
+            Role::LoadBalancer | Role::Registry => Vec::new(),
         };
 
         let (image, entrypoint, files) = match role {
-            Role::LoadBalancer => (
+            Role::LoadBalancer | Role::Registry => (
                 o.lb_image.clone(),
                 None,
                 vec![FileSpec {
@@ -546,18 +642,34 @@ impl ClusterPlan {
                     content: self.lb_config.to_yaml(),
                 }],
             ),
-            _ => (
-                o.image.clone(),
-                o.fixes.any().then(|| vec![ENTRYPOINT_PATH.to_owned()]),
-                o.fixes.files(net.gateway.as_deref()),
-            ),
+            _ => {
+                let mut files = o.fixes.files(net.gateway.as_deref());
+                // k3d's preStart hooks for registries: mode 0644 on servers and agents.
+                for (path, content) in [
+                    (registry::REGISTRIES_YAML_PATH, self.registries_yaml()),
+                    (registry::HOSTING_CONFIGMAP_PATH, self.hosting_configmap()),
+                ] {
+                    if let Some(content) = content {
+                        files.push(FileSpec {
+                            path: path.to_owned(),
+                            mode: 0o644,
+                            content,
+                        });
+                    }
+                }
+                (
+                    o.image.clone(),
+                    o.fixes.any().then(|| vec![ENTRYPOINT_PATH.to_owned()]),
+                    files,
+                )
+            }
         };
 
         let ready_log = match role {
             Role::Server if is_init => READY_INIT_SERVER_CREATE,
             Role::Server => READY_SERVER,
             Role::Agent => READY_AGENT,
-            Role::LoadBalancer => READY_LOADBALANCER,
+            Role::LoadBalancer | Role::Registry => READY_LOADBALANCER,
         };
 
         let mut labels: BTreeMap<String, String> =
@@ -656,6 +768,7 @@ impl ClusterPlan {
                 "      settings   {}, init, userns {}, restart {}, tmpfs /run /var/run",
                 match n.security {
                     NodeSecurity::Privileged => "privileged",
+                    NodeSecurity::Unprivileged => "not privileged",
                     #[cfg(feature = "test-nodes")]
                     NodeSecurity::TestWithoutPrivileged => "UNPRIVILEGED (test stand-in)",
                 },
@@ -671,6 +784,60 @@ impl ClusterPlan {
         );
         for line in self.lb_config.to_yaml().lines() {
             let _ = writeln!(out, "      {line}");
+        }
+        for r in &self.registries {
+            let created = self.registry_container().filter(|c| c.name == r.name);
+            match created {
+                Some(c) => {
+                    let _ = writeln!(
+                        out,
+                        "  registry {}: {}, create on network bridge, then connect to {}",
+                        c.name, c.image, self.network.name
+                    );
+                    let _ = writeln!(out, "      labels     {}", kv(&c.labels));
+                    for (key, bs) in &c.ports {
+                        for b in bs {
+                            let _ = writeln!(
+                                out,
+                                "      ports      {}:{}->{key}",
+                                b.host_ip, b.host_port
+                            );
+                        }
+                    }
+                    let _ = writeln!(
+                        out,
+                        "      settings   not privileged, init, userns {}, restart {}, tmpfs /run /var/run; removed with the cluster",
+                        c.userns_mode, c.restart_policy
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "  registry {}: use (exists, published on {}:{}); connect to {}, kept when the cluster is deleted",
+                        r.name, r.host_ip, r.host_port, self.network.name
+                    );
+                }
+            }
+        }
+        if let Some(yaml) = self.registries_yaml() {
+            let _ = writeln!(
+                out,
+                "  {} (every server and agent, mode 644):",
+                registry::REGISTRIES_YAML_PATH
+            );
+            for line in yaml.lines() {
+                let _ = writeln!(out, "      {line}");
+            }
+        }
+        if let Some(cm) = self.hosting_configmap() {
+            let _ = writeln!(
+                out,
+                "  ConfigMap kube-public/local-registry-hosting ({}, applied after start):",
+                registry::HOSTING_CONFIGMAP_PATH
+            );
+            for line in cm.lines() {
+                let _ = writeln!(out, "      {line}");
+            }
         }
         let _ = writeln!(
             out,
@@ -700,6 +867,12 @@ impl ClusterPlan {
             "imageVolume": self.image_volume,
             "nodes": nodes,
             "loadBalancerConfig": self.lb_config.to_yaml(),
+            "registries": {
+                "create": self.registry_container(),
+                "use": self.options.registries.existing,
+                "registriesYaml": self.registries_yaml(),
+                "localRegistryHosting": self.hosting_configmap(),
+            },
             "kubeconfig": {
                 "context": self.options.name.kube_context(),
                 "user": self.options.name.kube_user(),

@@ -10,6 +10,7 @@ const TOKEN: &str = "abcdefghijABCDEFGHIJ";
 fn options() -> ClusterOptions {
     ClusterOptions {
         extra_labels: BTreeMap::new(),
+        registries: Default::default(),
         name: ClusterName::parse("demo").unwrap(),
         servers: 1,
         agents: 2,

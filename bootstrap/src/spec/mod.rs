@@ -16,6 +16,7 @@ pub mod loadbalancer;
 pub mod logs;
 pub mod names;
 pub mod ports;
+pub mod registry;
 pub mod workloads;
 
 pub use error::SpecError;

@@ -245,6 +245,7 @@ impl Cleanup {
 pub fn options(name: &str, images: &StandinImages, api_port: u16, app_port: u16) -> ClusterOptions {
     ClusterOptions {
         extra_labels: BTreeMap::new(),
+        registries: Default::default(),
         name: ClusterName::parse(name).unwrap(),
         servers: 1,
         agents: 2,

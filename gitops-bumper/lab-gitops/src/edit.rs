@@ -578,6 +578,34 @@ redis:
         );
     }
 
+    /// p3's names since the local registry (issue 13): the port's colon is no tag, in a
+    /// manifest and in Helm values alike; only the tag changes.
+    #[test]
+    fn a_registry_with_a_port_keeps_its_port() {
+        let manifest = "      containers:\n        - image: \"localhost:5111/echo-app:v1\"\n";
+        let targets = find_targets(manifest, &echo_app()).unwrap();
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].old_tag.as_deref(), Some("v1"));
+        assert_eq!(
+            bump(manifest, "v2"),
+            "      containers:\n        - image: \"localhost:5111/echo-app:v2\"\n"
+        );
+        let values = "image:\n  repository: localhost:5111/echo-app\n  tag: v1\n";
+        assert_eq!(
+            bump(values, "v2"),
+            "image:\n  repository: localhost:5111/echo-app\n  tag: v2\n"
+        );
+        let exact = ImageMatcher::parse("localhost:5111/echo-app").unwrap();
+        assert_eq!(find_targets(manifest, &exact).unwrap().len(), 1);
+        assert_eq!(
+            find_targets("image: localhost:5112/echo-app:v1\n", &exact)
+                .unwrap()
+                .len(),
+            0,
+            "another port is another registry"
+        );
+    }
+
     #[test]
     fn helm_registry_plus_repository_and_nested_pairs() {
         let text = "\

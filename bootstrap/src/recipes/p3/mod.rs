@@ -17,16 +17,30 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::gitops::{argocd, gitserver};
-use crate::spec::cluster::{ClusterOptions, K3sArgFlag, NodeSecurity};
+use crate::spec::cluster::{ClusterOptions, K3sArgFlag, NodeSecurity, RegistryOptions};
 use crate::spec::fixes::Fixes;
 use crate::spec::names::ClusterName;
 use crate::spec::ports::{ApiEndpoint, PortFlag};
+use crate::spec::registry::{self, Registry};
 
 /// The cluster part 3 runs in, unless told otherwise.
 pub(crate) const DEFAULT_CLUSTER: &str = "iot";
 /// The workload Argo CD deploys, and the images of it that are side-loaded.
 pub(crate) const APP_IMAGE: &str = "echo-app";
 pub(crate) const APP_TAGS: [&str; 2] = ["v1", "v2"];
+
+/// The registry under which `p3/confs` and `charts/p3` name the app's images
+/// (`localhost:5111/echo-app:v1`): the same for every user, and it resolves everywhere — on the
+/// host `localhost` is the published port (and Docker allows plain HTTP to it), in the nodes
+/// registries.yaml maps it to the cluster's registry.
+pub const REGISTRY_ALIAS: &str = "localhost:5111";
+/// The host port of part 3's registry, on 127.0.0.1 (the port of [`REGISTRY_ALIAS`]).
+pub const REGISTRY_PORT_DEFAULT: u16 = 5111;
+
+/// Part 3's registry container: k3d's default name for a registry created with a cluster.
+pub(crate) fn registry_name(cluster: &ClusterName) -> String {
+    format!("k3d-{cluster}-registry")
+}
 
 /// Memory part 3 adds to a cluster, in MiB. Argo CD's install.yaml sets no requests, so this
 /// is measured: on the test control plane, after syncing the app, the application-controller,
@@ -113,6 +127,9 @@ pub struct Request {
     pub fixes: Fixes,
     pub security: NodeSecurity,
     pub(crate) waits: Waits,
+    /// The host port of the registry created with the cluster; `None`: no registry, the
+    /// images are imported into the nodes instead.
+    pub(crate) registry_port: Option<u16>,
 }
 
 /// How long each wait may take.
@@ -163,6 +180,20 @@ pub(crate) fn cluster_options(req: &Request) -> Result<ClusterOptions, Error> {
         fixes: req.fixes,
         security: req.security,
         extra_labels: recorded_parameters(req),
+        registries: match req.registry_port {
+            Some(port) => RegistryOptions {
+                create: Some(Registry {
+                    name: registry_name(&req.name),
+                    host: "127.0.0.1".to_owned(),
+                    host_ip: "127.0.0.1".to_owned(),
+                    host_port: port,
+                    internal_port: registry::INTERNAL_PORT,
+                }),
+                aliases: vec![REGISTRY_ALIAS.to_owned()],
+                ..RegistryOptions::default()
+            },
+            None => RegistryOptions::default(),
+        },
     })
 }
 
@@ -265,6 +296,7 @@ mod tests {
             },
             security: NodeSecurity::Privileged,
             waits: Waits::default(),
+            registry_port: Some(REGISTRY_PORT_DEFAULT),
         }
     }
 
@@ -310,6 +342,32 @@ mod tests {
         );
         assert!(plan.nodes(&net).iter().any(|n| n.name == "k3d-iot-agent-0"));
         assert_eq!(server.security, NodeSecurity::Privileged);
+    }
+
+    /// The registry on 127.0.0.1:5111 under k3d's default name, and the nodes map the name
+    /// p3/confs uses (localhost:5111) to it.
+    #[test]
+    fn the_cluster_has_a_registry_that_the_manifests_name_resolves_to() {
+        let plan = ClusterPlan::new(cluster_options(&request()).unwrap()).unwrap();
+        let reg = plan.registry_container().expect("a registry");
+        assert_eq!(reg.name, "k3d-iot-registry");
+        assert_eq!(reg.labels["k3d.role"], "registry");
+        assert_eq!(reg.ports["5000/tcp"][0].host_ip, "127.0.0.1");
+        assert_eq!(reg.ports["5000/tcp"][0].host_port, "5111");
+        let yaml = plan.registries_yaml().unwrap();
+        assert!(
+            yaml.contains("  localhost:5111:\n    endpoint:\n    - http://k3d-iot-registry:5000\n"),
+            "{yaml}"
+        );
+        let confs = include_str!("../../../../p3/confs/playground.yaml");
+        assert!(
+            confs.contains(&format!("image: \"{REGISTRY_ALIAS}/{APP_IMAGE}:")),
+            "p3/confs does not name the app by {REGISTRY_ALIAS}"
+        );
+        let mut req = request();
+        req.registry_port = None;
+        let plan = ClusterPlan::new(cluster_options(&req).unwrap()).unwrap();
+        assert!(plan.registry_container().is_none() && plan.registries_yaml().is_none());
     }
 
     #[test]

@@ -219,7 +219,23 @@ async fn docker_cluster(
         .iter()
         .map(|t| format!("{APP_IMAGE}:{t}"))
         .collect();
-    import::import(engine, &req.name, &images, steps).await?;
+    match req.registry_port {
+        // pushed under the port actually published; the manifests' name is the alias the
+        // nodes' registries.yaml maps to the same registry
+        Some(port) => {
+            for image in &images {
+                let target = format!("localhost:{port}/{image}");
+                steps
+                    .run(format!("push {target}"), async {
+                        Ok::<_, Error>(engine.push_image(image, &target).await?)
+                    })
+                    .await?;
+            }
+        }
+        None => {
+            import::import(engine, &req.name, &images, steps).await?;
+        }
+    }
 
     let client = steps
         .run("connect to the Kubernetes API", async {
