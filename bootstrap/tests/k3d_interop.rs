@@ -12,11 +12,13 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bootstrap::spec::cluster::RegistryOptions;
 use bootstrap::spec::kubeconfig::Kubeconfig;
+use bootstrap::spec::registry::{Registry, RegistryCreateFlag};
 use common::*;
 
 const K3D_VERSION: &str = "v5.9.0";
@@ -566,6 +568,248 @@ async fn a_k3d_registry_serves_and_is_no_cluster_to_bootstrap() {
     assert!(ok, "k3d registry delete: {err}");
     let (exists, _, _) = docker(&["container", "inspect", &format!("k3d-{name}")]);
     assert!(!exists, "k3d registry delete left k3d-{name}");
+}
+
+/// The `registry:2` stand-in, built for this test and removed with it; None after a visible
+/// skip.
+async fn registry_standin(test: &str, f: &mut Fixture) -> Option<String> {
+    if !Path::new("/usr/bin/docker-registry").exists() {
+        skip(
+            test,
+            "no /usr/bin/docker-registry (Debian's docker-registry) for the registry:2 stand-in",
+        );
+        return None;
+    }
+    let image = format!("{}/registry-standin:2", unique("iot-test"));
+    bootstrap::standin::build_registry(&f.engine, &image)
+        .await
+        .unwrap();
+    f.cleanup.images.push(image.clone());
+    Some(image)
+}
+
+/// The labels k3d reads and writes: `app`, `k3d.*`, `k3s.registry.*`.
+fn k3d_labels(labels: &serde_json::Value) -> BTreeMap<String, String> {
+    let all: BTreeMap<String, String> = serde_json::from_value(labels.clone()).unwrap();
+    all.into_iter()
+        .filter(|(k, _)| k == "app" || k.starts_with("k3d.") || k.starts_with("k3s.registry."))
+        .collect()
+}
+
+/// bootstrap's `--registry-create NAME:127.0.0.1:PORT` (through the library, which is where the
+/// registry image can be the stand-in): `k3d registry list` shows it as its own, and
+/// `k3d cluster delete` removes it with the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn k3d_lists_and_deletes_the_registry_bootstrap_created() {
+    let test = "k3d_lists_and_deletes_the_registry_bootstrap_created";
+    let Some(k3d) = k3d(test).await else { return };
+    let mut f = fixture().await;
+    let Some(image) = registry_standin(test, &mut f).await else {
+        return;
+    };
+    let n = f.name.clone();
+    let reg = format!("{n}-registry");
+    f.cleanup.containers.push(reg.clone());
+    let kubeconfig = f.kubeconfig();
+    let port = free_port();
+    let flag = RegistryCreateFlag::parse(&format!("{reg}:127.0.0.1:{port}")).unwrap();
+    let mut opts = options(&n, &f.images, free_port(), free_port());
+    opts.agents = 0;
+    opts.registries = RegistryOptions {
+        create: Some(Registry::created(&flag, "127.0.0.1", port)),
+        image: image.clone(),
+        ..RegistryOptions::default()
+    };
+    create(
+        &f.engine,
+        request(opts, kubeconfig.clone(), Duration::from_secs(60)),
+        &steps(),
+    )
+    .await
+    .unwrap();
+
+    let (ok, out, err) =
+        run(k3d_cmd(&k3d, &f.images, &kubeconfig, None).args(["registry", "list", "-o", "json"]))
+            .await;
+    assert!(ok, "k3d registry list: {err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == reg.as_str())
+        .unwrap_or_else(|| panic!("k3d registry list shows {reg}: {out}"));
+    assert_eq!(r["role"], "registry");
+    // k3d reports the container's image ID, not its reference
+    assert_eq!(r["image"], inspect("image", &image)["Id"]);
+    assert_eq!(r["State"]["Running"], true, "{r}");
+    // k3d keeps only the `k3d.` labels in what it lists
+    assert_eq!(
+        r["runtimeLabels"],
+        serde_json::json!({
+            "k3d.cluster": n,
+            "k3d.registry.host": "127.0.0.1",
+            "k3d.registry.hostIP": "127.0.0.1",
+            "k3d.role": "registry",
+            "k3d.version": K3D_VERSION,
+        })
+    );
+    let mut networks: Vec<String> = serde_json::from_value(r["Networks"].clone()).unwrap();
+    networks.sort();
+    assert_eq!(networks, ["bridge".to_owned(), format!("k3d-{n}")]);
+    assert_eq!(
+        r["portMappings"]["5000/tcp"],
+        serde_json::json!([{"HostIp": "127.0.0.1", "HostPort": port.to_string()}]),
+        "{r}"
+    );
+    // `k3d registry list` also counts it among the cluster's nodes
+    let c = k3d_cluster(&k3d, &f, &kubeconfig).await;
+    assert!(
+        c["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|node| node["name"] == reg.as_str() && node["role"] == "registry"),
+        "{c}"
+    );
+
+    let anonymous = anonymous_volumes(&n);
+    let (ok, out, err) =
+        run(k3d_cmd(&k3d, &f.images, &kubeconfig, None).args(["cluster", "delete", &n])).await;
+    assert!(ok, "k3d cluster delete {n}:\n{out}\n{err}");
+    assert_all_gone(&n, &anonymous, "k3d cluster delete");
+    assert!(
+        !docker(&["container", "inspect", &reg]).0,
+        "k3d cluster delete left the registry {reg}"
+    );
+}
+
+/// k3d's `--registry-create NAME:127.0.0.1:PORT` (the image from a config file, which the flag
+/// keeps) makes the container bootstrap's plan for the same flags describes, and writes the
+/// same registries.yaml; `bootstrap cluster delete` removes the cluster and the registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn k3d_registry_create_is_bootstraps_plan_and_bootstrap_deletes_it() {
+    let test = "k3d_registry_create_is_bootstraps_plan_and_bootstrap_deletes_it";
+    let Some(k3d) = k3d(test).await else { return };
+    let mut f = fixture().await;
+    let Some(image) = registry_standin(test, &mut f).await else {
+        return;
+    };
+    let n = f.name.clone();
+    // the form of the subject's `demo-registry:0.0.0.0:5111`, on 127.0.0.1 and a free port
+    let reg = format!("{n}-demo-registry");
+    f.cleanup.containers.push(reg.clone());
+    let kubeconfig = f.kubeconfig();
+    let (api_port, port) = (free_port(), free_port());
+    let flag = format!("{reg}:127.0.0.1:{port}");
+
+    let (ok, out, err) = run(bootstrap_cmd(&kubeconfig).args([
+        "cluster",
+        "create",
+        &n,
+        "--registry-create",
+        &flag,
+        "--dry-run",
+        "-o",
+        "json",
+    ]))
+    .await;
+    assert!(ok, "bootstrap cluster create --dry-run: {out}{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let want = &plan["registries"]["create"];
+    let want_yaml = plan["registries"]["registriesYaml"].as_str().unwrap();
+
+    let config = f.dir.path().join("k3d.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: k3d.io/v1alpha5\nkind: Simple\nregistries:\n  create:\n    image: {image}\n"
+        ),
+    )
+    .unwrap();
+    let proxy = unprivileged::Proxy::start().await;
+    let (ok, out, err) = run(
+        k3d_cmd(&k3d, &f.images, &kubeconfig, Some(&proxy.docker_host()))
+            .args(["cluster", "create", &n, "--config"])
+            .arg(&config)
+            .args(["--agents", "0", "--image", &f.images.node])
+            .args(["--api-port", &format!("127.0.0.1:{api_port}")])
+            .args(["--registry-create", &flag])
+            .args(["--token", "abcdefghijklmnopqrst", "--timeout", "60s"])
+            .args(["--k3s-arg", "--disable=coredns@server:*"]),
+    )
+    .await;
+    assert!(ok, "k3d cluster create {n}:\n{out}\n{err}");
+
+    // the name is NAME as given, not k3d-NAME
+    assert!(
+        !docker(&["container", "inspect", &format!("k3d-{reg}")]).0,
+        "k3d named the registry k3d-{reg}"
+    );
+    let v = inspect("container", &reg);
+    assert_eq!(v["State"]["Running"], true, "{reg} runs");
+    assert_eq!(v["Name"], format!("/{reg}"));
+    assert_eq!(want["name"], reg.as_str());
+    let got_labels = k3d_labels(&v["Config"]["Labels"]);
+    let want_labels = k3d_labels(&want["labels"]);
+    println!("k3d's registry labels: {got_labels:?}");
+    assert_eq!(got_labels, want_labels);
+    let bindings = &v["HostConfig"]["PortBindings"];
+    assert_eq!(
+        bindings.as_object().unwrap().keys().collect::<Vec<_>>(),
+        want["ports"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>()
+    );
+    for (key, b) in want["ports"].as_object().unwrap() {
+        let want_b: Vec<(String, String)> = b
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["host_ip"].to_string(), b["host_port"].to_string()))
+            .collect();
+        let got_b: Vec<(String, String)> = bindings[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["HostIp"].to_string(), b["HostPort"].to_string()))
+            .collect();
+        assert_eq!(got_b, want_b, "{key}");
+    }
+    let mut networks: Vec<String> = v["NetworkSettings"]["Networks"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    networks.sort();
+    assert_eq!(
+        networks,
+        [
+            want["network"].as_str().unwrap().to_owned(),
+            plan["network"]["name"].as_str().unwrap().to_owned()
+        ]
+    );
+    let (ok, yaml, err) = docker(&[
+        "exec",
+        &format!("k3d-{n}-server-0"),
+        "cat",
+        "/etc/rancher/k3s/registries.yaml",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(yaml, want_yaml);
+
+    let anonymous = anonymous_volumes(&n);
+    let (ok, out, err) = run(bootstrap_cmd(&kubeconfig).args(["cluster", "delete", &n])).await;
+    assert!(ok, "bootstrap cluster delete {n}: {out}{err}");
+    println!("{out}");
+    assert_all_gone(&n, &anonymous, "bootstrap cluster delete");
+    assert!(
+        !docker(&["container", "inspect", &reg]).0,
+        "bootstrap cluster delete left the registry {reg}"
+    );
 }
 
 /// A Docker API socket in front of the engine's for k3d: the one change is `privileged`.
