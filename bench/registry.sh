@@ -3,7 +3,7 @@
 # API (the docker CLI asks the engine, as bootstrap's bollard push does). The registry is a
 # stand-in for registry:2 built from Debian's docker-registry (the same CNCF distribution),
 # published on 127.0.0.1 only. Needs the images (`bootstrap images echo-app`).
-# Usage: bootstrap/tests/bench-registry.sh [RUNS]
+# Usage: bench/registry.sh [RUNS]
 set -euo pipefail
 runs=${1:-3}
 bin=/usr/bin/docker-registry
