@@ -75,7 +75,8 @@ pub(crate) enum Command {
     /// Load images into a cluster's nodes
     #[command(subcommand)]
     Image(ImageCommand),
-    /// Build the workload images (echo-app:v1, echo-app:v2, token-server) with no pull
+    /// Build the workload images (echo-app:v1, echo-app:v2, token-server) for the Docker engine's
+    /// architecture: on the host when it can link them, else inside the engine
     Images(ImagesArgs),
     /// Check that this machine can run a cluster: Docker, cgroups, memory, ports, images
     Doctor(DoctorArgs),
