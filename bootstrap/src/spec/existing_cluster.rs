@@ -183,30 +183,9 @@ pub(crate) fn supported(version: &ServerVersion) -> Result<(), String> {
 
 /// A memory quantity (`64Gi`, `16318480Ki`, `2e9`, `512M`) in bytes; None when unreadable.
 pub(crate) fn memory_bytes(quantity: &str) -> Option<u64> {
-    let quantity = quantity.trim();
-    let split = quantity
-        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
-        .unwrap_or(quantity.len());
-    let (number, suffix) = quantity.split_at(split);
-    let factor: f64 = match suffix {
-        "" => 1.0,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "m" => 1e-3,
-        _ => return None,
-    };
-    let value: f64 = number.parse().ok()?;
-    (value >= 0.0).then_some((value * factor) as u64)
+    lab_gitops::quantity::quantity(quantity)
+        .filter(|bytes| *bytes >= 0.0)
+        .map(|bytes| bytes as u64)
 }
 
 #[cfg(test)]
