@@ -132,14 +132,7 @@ impl Engine {
                 }
             }
         }
-        let inspect = self.inspect_image(tag).await?;
-        Ok(BuildOutcome {
-            image_id: inspect.id.unwrap_or_default(),
-            size: inspect
-                .size
-                .and_then(|s| u64::try_from(s).ok())
-                .unwrap_or(0),
-        })
+        self.built(tag).await
     }
 
     /// Builds `tag` with BuildKit from an in-memory tar context holding the whole workspace;
@@ -215,6 +208,11 @@ impl Engine {
                 }
             }
         }
+        self.built(tag).await
+    }
+
+    /// What a finished build made: the image's id and size.
+    async fn built(&self, tag: &str) -> Result<BuildOutcome, DockerError> {
         let inspect = self.inspect_image(tag).await?;
         Ok(BuildOutcome {
             image_id: inspect.id.unwrap_or_default(),
