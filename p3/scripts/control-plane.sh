@@ -39,14 +39,8 @@ ARGOCD_PROCESSES=(argocd-repo-server argocd-application-controller argocd-server
 # nothing needs one installed).
 KUBECTL_GIVEN=${KUBECTL:-}
 
-die() {
-  echo "error: $*" >&2
-  exit 1
-}
-skip() {
-  echo "skipped: $*"
-  exit 0
-}
+# shellcheck source=p3/scripts/go-tools.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-tools.sh"
 say() { echo "$*" >&2; }
 
 # Seconds since $1 (an $EPOCHREALTIME), one decimal.
@@ -56,10 +50,6 @@ human() { awk -v s="$1" 'BEGIN { if (s >= 60) printf "%dm%02ds", s / 60, s % 60;
 # ============================================================================================
 # build
 # ============================================================================================
-
-# Go's complaints when it cannot reach the module proxy (or a toolchain download through it):
-# these make `build` a skip, any other failure an error.
-UNREACHABLE='dial tcp|no such host|i/o timeout|connection refused|connection reset|network is unreachable|TLS handshake timeout|proxyconnect|server misbehaving|Temporary failure in name resolution|read: connection|unexpected EOF|403 Forbidden|502 Bad Gateway|503 Service Unavailable|504 Gateway Timeout'
 
 # Cache key of a module: its go.mod, go.sum and the Go that builds it.
 module_key() {

@@ -20,17 +20,9 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 MODULE=$ROOT/p3/control-plane/k3d
 CACHE=$ROOT/.cache/control-plane
 
-die() {
-  echo "error: $*" >&2
-  exit 1
-}
-skip() {
-  echo "skipped: $*"
-  exit 0
-}
+# shellcheck source=p3/scripts/go-tools.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-tools.sh"
 
-# Go's complaints when it cannot reach the module proxy (the list control-plane.sh uses).
-UNREACHABLE='dial tcp|no such host|i/o timeout|connection refused|connection reset|network is unreachable|TLS handshake timeout|proxyconnect|server misbehaving|Temporary failure in name resolution|read: connection|unexpected EOF|403 Forbidden|502 Bad Gateway|503 Service Unavailable|504 Gateway Timeout'
 
 cmd_build() {
   command -v go >/dev/null || skip "go is not installed"
